@@ -1,0 +1,1 @@
+"""The ``matte`` command line: a thin Typer layer over the Python API (one module per subcommand)."""

@@ -1,0 +1,62 @@
+"""The ``matte`` Typer application: registers one command per module in :mod:`mattecli.cli`."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from mattecli import __version__
+
+app = typer.Typer(
+    name="matte",
+    help="Pull people and objects out of photos and videos (Late Fusion CNN matting).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# (command name, module under mattecli.cli, function). Modules keep heavy imports inside functions.
+COMMANDS = (
+    ("image", "image", "image_command"),
+    ("video", "video", "video_command"),
+    ("models", "models", "models_command"),
+    ("train", "train", "train_command"),
+    ("eval", "evaluate", "eval_command"),
+    ("export", "train", "export_command"),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"matte {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Pull people and objects out of photos and videos."""
+
+
+def _register() -> None:
+    for name, module, function in COMMANDS:
+        try:
+            mod = importlib.import_module(f"mattecli.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mattecli.cli.{module}":
+                raise
+            continue
+        app.command(name)(getattr(mod, function))
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

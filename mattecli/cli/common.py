@@ -1,0 +1,47 @@
+"""Helpers shared by the subcommands: consoles, error reporting, option parsing.
+
+Nothing here imports torch: ``matte --help`` must answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error (no traceback) and return the Exit to raise."""
+    console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn user-facing errors into one line on stderr and a non-zero exit.
+
+    MatteError is the project's user-facing error; OSError covers disk-full and permission problems that
+    surface outside our own checks. Ctrl-C exits 130 quietly (the pipelines clean up their temporary files).
+    """
+    from mattecli.errors import MatteError
+
+    try:
+        yield
+    except MatteError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        raise fail(f"{where}{exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def is_interactive() -> bool:
+    """Whether progress bars should be drawn (stderr is a terminal)."""
+    return sys.stderr.isatty()
