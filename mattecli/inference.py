@@ -151,7 +151,7 @@ class Matter:
             alphas = np.stack([_resize(a, height, width) for a in small])
         if not decontaminate:
             return alphas, None
-        return alphas, np.stack([self.estimate_foreground(f, a) for f, a in zip(rgb, alphas)])
+        return alphas, np.stack([self.estimate_foreground(f, a) for f, a in zip(rgb, alphas, strict=True)])
 
     def estimate_foreground(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Decontaminated foreground colours (see :mod:`mattecli.foreground`)."""

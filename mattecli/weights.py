@@ -115,9 +115,7 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     model = LateFusionNet(config)
     expected = inference_state_dict(model)
     _check_tensors(path, expected, tensors)
-    model.load_state_dict(
-        {k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False
-    )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
     model.provenance = provenance
     return model.eval()
 

