@@ -49,9 +49,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
-            raise ValueError(
-                f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}"
-            )
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
         if self.decoder_channels <= 0 or not self.fusion_channels or min(self.fusion_channels) <= 0:
             raise ValueError("decoder and fusion widths must be positive")
         if self.default_size % 32:

@@ -25,19 +25,11 @@ def pick_device(requested: str | torch.device = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise MatteError(
-            f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)"
-        ) from None
+        raise MatteError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MatteError(f"device {requested!r} requested but CUDA is not available")
-    if (
-        device.type == "cuda"
-        and device.index is not None
-        and device.index >= torch.cuda.device_count()
-    ):
-        raise MatteError(
-            f"device {requested!r} requested but only {torch.cuda.device_count()} GPUs exist"
-        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise MatteError(f"device {requested!r} requested but only {torch.cuda.device_count()} GPUs exist")
     if device.type == "mps" and not _mps_available():
         raise MatteError(f"device {requested!r} requested but MPS is not available")
     return device

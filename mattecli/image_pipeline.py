@@ -177,14 +177,8 @@ def _check_extension(path: Path, options: OutputOptions) -> None:
     if options.kind == "alpha" and options.depth == 16:
         allowed = {".png", ".tif", ".tiff"}
     if ext not in allowed:
-        hint = (
-            " (JPEG has no alpha channel: add --bg COLOUR or use .png)"
-            if ext in {".jpg", ".jpeg"}
-            else ""
-        )
-        raise MatteError(
-            f"cannot write this output format{hint}; use {', '.join(sorted(allowed))}", path
-        )
+        hint = " (JPEG has no alpha channel: add --bg COLOUR or use .png)" if ext in {".jpg", ".jpeg"} else ""
+        raise MatteError(f"cannot write this output format{hint}; use {', '.join(sorted(allowed))}", path)
 
 
 def _looks_like_dir(path: Path) -> bool:

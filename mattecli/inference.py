@@ -116,9 +116,7 @@ class Matter:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def matte(
-        self, image: np.ndarray | str | os.PathLike[str], *, decontaminate: bool = True
-    ) -> MatteResult:
+    def matte(self, image: np.ndarray | str | os.PathLike[str], *, decontaminate: bool = True) -> MatteResult:
         """Matte one image: an H x W x 3 array (uint8, uint16 or float in [0, 1]) or an image path."""
         rgb = _as_float_rgb(image)
         alpha = self.predict_alpha(rgb)
@@ -201,9 +199,7 @@ class Matter:
     def _forward(self, batch: Tensor) -> Tensor:
         """Run the network on N x 3 x H x W float32 in [0, 1]; returns alpha on the CPU, float32."""
         batch = batch.to(self.device, non_blocking=True)
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.float16) if self.half else nullcontext()
-        )
+        autocast = torch.autocast(self.device.type, dtype=torch.float16) if self.half else nullcontext()
         with autocast:
             alpha = self.net(batch).alpha
         return alpha.float().clamp_(0.0, 1.0).cpu()
@@ -214,9 +210,7 @@ class Matter:
         return max(height, width) > REFINE_FACTOR * self.max_size
 
 
-def tile_windows(
-    height: int, width: int, tile: int, overlap: int
-) -> Iterator[tuple[int, int, int, int]]:
+def tile_windows(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
     """Windows (y0, y1, x0, x1) covering the image with at least ``overlap`` pixels shared between
     neighbours; the last window in each direction ends at the image border."""
 
@@ -232,9 +226,7 @@ def tile_windows(
             yield y0, min(y0 + tile, height), x0, min(x0 + tile, width)
 
 
-def _tile_weight(
-    y0: int, y1: int, x0: int, x1: int, height: int, width: int, overlap: int
-) -> np.ndarray:
+def _tile_weight(y0: int, y1: int, x0: int, x1: int, height: int, width: int, overlap: int) -> np.ndarray:
     """Blend weights for one tile: a linear ramp over ``overlap`` pixels on sides shared with a
     neighbour, flat 1 on sides at the image border (nothing to blend with there)."""
 

@@ -120,9 +120,7 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     return model.eval()
 
 
-def _check_tensors(
-    path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]
-) -> None:
+def _check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:

@@ -10,9 +10,7 @@ from mattecli.cli.common import cli_errors, console, is_interactive
 
 
 def image_command(
-    inputs: list[str] = typer.Argument(
-        ..., help="Image files, folders (searched recursively) or globs."
-    ),
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Output file (one input) or folder (many inputs)."
     ),
@@ -30,9 +28,7 @@ def image_command(
     output_format: str | None = typer.Option(
         None, "--format", help="Output format for folder outputs: png (default), webp, tif, jpg."
     ),
-    model: str = typer.Option(
-        "default", "--model", "-m", help="Built-in model name or weights file."
-    ),
+    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     max_size: int | None = typer.Option(
         None,

@@ -72,9 +72,7 @@ class SamePadConv2d(nn.Conv2d):
         ):
             total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pads += [total // 2, total - total // 2]
-        return F.conv2d(
-            F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups
-        )
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -96,9 +94,7 @@ class MBConvBlock(nn.Module):
         if self.has_expansion:
             self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
             self._bn0 = _bn(mid)
-        self._depthwise_conv = SamePadConv2d(
-            mid, mid, kernel, stride=stride, groups=mid, bias=False
-        )
+        self._depthwise_conv = SamePadConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
         self._bn1 = _bn(mid)
         self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
         self._bn2 = _bn(c_out)

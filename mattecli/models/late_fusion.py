@@ -57,9 +57,7 @@ class LateFusionNet(nn.Module):
         channels = self.encoder.channels
         self.fg_decoder = Decoder(channels, config.decoder_channels)
         self.bg_decoder = Decoder(channels, config.decoder_channels)
-        self.fusion = FusionNet(
-            config.decoder_channels, config.fusion_image_channels, config.fusion_channels
-        )
+        self.fusion = FusionNet(config.decoder_channels, config.fusion_image_channels, config.fusion_channels)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
