@@ -106,7 +106,9 @@ class Matter:
         else:
             path = resolve_model(model)
             self.net, self.model_name = load_weights(path), str(model)
-        self.net = self.net.to(self.device).eval()
+        # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels: about
+        # 15 % faster for the lite model on a 2-core CPU (benchmarks/RESULTS.md).
+        self.net = self.net.to(self.device, memory_format=torch.channels_last).eval()
         self.config = self.net.config
         self.max_size = _check_size(max_size or self.config.default_size, "max_size")
         self.half = default_half(self.device) if half is None else half
@@ -198,7 +200,7 @@ class Matter:
     @torch.inference_mode()
     def _forward(self, batch: Tensor) -> Tensor:
         """Run the network on N x 3 x H x W float32 in [0, 1]; returns alpha on the CPU, float32."""
-        batch = batch.to(self.device, non_blocking=True)
+        batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast(self.device.type, dtype=torch.float16) if self.half else nullcontext()
         with autocast:
             alpha = self.net(batch).alpha
