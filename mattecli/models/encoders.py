@@ -146,6 +146,10 @@ class EfficientNetLite0Encoder(nn.Module):
         self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, 1000)
+        # The classifier head only serves classify(); freezing it keeps weight decay and DDP (which
+        # insists that every trainable parameter gets a gradient) away from it.
+        for module in (self._conv_head, self._bn1, self._fc):
+            module.requires_grad_(False)
         if pretrained:
             self.load_imagenet_weights()
 
