@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mattecli.errors import MatteError
 
 #: Suffixes that the default output names use, by kind of output.
@@ -95,14 +93,28 @@ def plan_jobs(inputs: list[str], output: Path | None, options: OutputOptions) ->
     if output is not None and single_file and not output.is_dir() and not _looks_like_dir(output):
         _check_extension(output, options)
         return [ImageJob(sources[0][0], output)]
-    jobs = []
-    for source, relative in sources:
-        if output is None:
-            target = source.with_name(source.stem + OUTPUT_TAGS[options.kind] + ext)
-        else:
-            target = (output / relative).with_suffix(ext)
-        jobs.append(ImageJob(source, target))
-    return jobs
+    jobs = [ImageJob(source, _target_for(source, relative, output, options.kind, ext)) for source, relative in sources]
+    return _disambiguate(jobs)
+
+
+def _target_for(source: Path, relative: Path, output: Path | None, kind: str, ext: str) -> Path:
+    if output is None:
+        return source.with_name(source.stem + OUTPUT_TAGS[kind] + ext)
+    return (output / relative).with_suffix(ext)
+
+
+def _disambiguate(jobs: list[ImageJob]) -> list[ImageJob]:
+    """``x.jpg`` and ``x.png`` in one folder would both become ``x.png``: give each of them its source
+    format in the name (``x-jpg.png``, ``x-png.png``) instead of letting one overwrite the other."""
+    counts: dict[Path, int] = {}
+    for job in jobs:
+        counts[job.target] = counts.get(job.target, 0) + 1
+    return [
+        ImageJob(job.source, job.target.with_stem(f"{job.target.stem}-{job.source.suffix.lstrip('.').lower()}"))
+        if counts[job.target] > 1
+        else job
+        for job in jobs
+    ]
 
 
 def run_jobs(
@@ -159,7 +171,7 @@ def process_image(matter, job: ImageJob, options: OutputOptions) -> None:
 
         sheet = preview_sheet(result.image, result.alpha, result.foreground)
         target = job.target.with_name(job.target.stem + ".preview.jpg")
-        media.write_rgb(target, sheet.astype(np.float32) / 255.0, overwrite=True)
+        media.write_rgb(target, sheet, overwrite=True)
 
 
 def _default_extension(options: OutputOptions) -> str:

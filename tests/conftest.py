@@ -44,3 +44,57 @@ def tiny_weights(tmp_path: Path) -> Path:
     from mattecli.weights import save_weights
 
     return save_weights(make_tiny_net(spread=20.0), tmp_path / "tiny.safetensors", {"purpose": "tests"})
+
+
+def synthetic_scene(height: int, width: int, seed: int = 0):
+    """A red-ish rectangle (alpha 1, soft 6 px edge) on a textured blue-green background.
+
+    Returns (image H x W x 3 float32, alpha H x W float32)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    top, bottom, left, right = height * 0.2, height * 0.8, width * 0.25, width * 0.75
+    inside = np.minimum.reduce([ys - top, bottom - ys, xs - left, right - xs])
+    alpha = np.clip(inside / 6.0 + 0.5, 0.0, 1.0).astype(np.float32)
+    background = np.array([0.1, 0.5, 0.6], np.float32) + 0.2 * rng.random((height, width, 3), dtype=np.float32)
+    foreground = np.array([0.9, 0.3, 0.2], np.float32) + 0.1 * rng.random((height, width, 3), dtype=np.float32)
+    image = alpha[..., None] * foreground + (1 - alpha[..., None]) * background
+    return np.clip(image, 0, 1).astype(np.float32), alpha
+
+
+_TRAINED: dict[int, object] = {}
+
+
+def trained_tiny_net(steps: int = 40):
+    """A tiny network fitted for a few Adam steps to synthetic scenes, so it produces real structure
+    (red things are foreground) instead of the near-constant output of a random network."""
+    if steps in _TRAINED:
+        return _TRAINED[steps]
+    import numpy as np
+
+    torch.manual_seed(0)
+    net = make_tiny_net()
+    net.train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    scenes = [synthetic_scene(64, 64 + 32 * (i % 2), seed=i) for i in range(4)]
+    for step in range(steps):
+        image, alpha = scenes[step % 4]
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        target = torch.from_numpy(alpha)[None, None]
+        out = net(x)
+        loss = torch.nn.functional.binary_cross_entropy(out.alpha, target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    net.eval()
+    _TRAINED[steps] = net
+    return net
+
+
+@pytest.fixture
+def trained_weights(tmp_path: Path) -> Path:
+    """The fitted tiny network as a weights file, for CLI tests."""
+    from mattecli.weights import save_weights
+
+    return save_weights(trained_tiny_net(), tmp_path / "trained.safetensors", {"purpose": "tests"})

@@ -1,0 +1,170 @@
+"""Putting a cut-out onto something: colours, background images, checkerboards and preview sheets.
+
+All images here are float32 H x W x 3 in [0, 1] (alpha H x W or H x W x 1) until the final
+:func:`to_uint8` / :func:`to_uint16`, so compositing never rounds twice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from mattecli.errors import MatteError
+from mattecli.media import IMAGE_SUFFIXES, read_image, to_uint8, to_uint16
+
+__all__ = [
+    "NAMED_COLOURS",
+    "checkerboard",
+    "composite",
+    "cover_resize",
+    "parse_color",
+    "preview_sheet",
+    "resolve_background",
+    "to_uint8",
+    "to_uint16",
+]
+
+NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
+    # CSS colour keywords (so "green" is the web's #008000; "lime" is pure #00ff00).
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+    "red": (255, 0, 0),
+    "green": (0, 128, 0),
+    "lime": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "navy": (0, 0, 128),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "silver": (192, 192, 192),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "aqua": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "fuchsia": (255, 0, 255),
+    "orange": (255, 165, 0),
+    "purple": (128, 0, 128),
+    "pink": (255, 192, 203),
+    "brown": (165, 42, 42),
+    "teal": (0, 128, 128),
+    "maroon": (128, 0, 0),
+    "olive": (128, 128, 0),
+}
+
+CHECKER_LIGHT = 0.8
+CHECKER_DARK = 0.6
+MAX_PREVIEW_WIDTH = 3000
+"""A preview sheet wider than this is scaled down: it is for looking at, not for measuring."""
+
+_HEX = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6})")
+_ACCEPTED = "a colour name (white, black, gray, green, ...), #rgb or #rrggbb, or an image file"
+
+
+def parse_color(text: str) -> tuple[float, float, float]:
+    """RGB in [0, 1] from a CSS colour name or a hex code (#rgb / #rrggbb, the '#' optional)."""
+    key = text.strip().lower()
+    if key in NAMED_COLOURS:
+        return _unit(NAMED_COLOURS[key])
+    if key in ("transparent", "none"):
+        raise MatteError("a background must be opaque; leave the background out to keep transparency", text)
+    match = _HEX.fullmatch(key)
+    if match is None:
+        names = ", ".join(sorted(NAMED_COLOURS))
+        raise MatteError(f"not a colour; use a name ({names}), #rgb or #rrggbb", text)
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(digit * 2 for digit in digits)
+    return _unit(tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4)))
+
+
+def _unit(code: tuple[int, ...]) -> tuple[float, float, float]:
+    red, green, blue = (value / 255.0 for value in code)
+    return red, green, blue
+
+
+def resolve_background(spec: str, size: tuple[int, int]) -> np.ndarray:
+    """An H x W x 3 float32 background from a colour or an image path (``size`` is (h, w)).
+
+    A colour wins over a file of the same name (write ./white to mean the file). An image is scaled
+    to cover the frame and centre-cropped, never stretched.
+    """
+    height, width = size
+    try:
+        colour = parse_color(spec)
+    except MatteError:
+        colour = None
+    if colour is not None:
+        return np.broadcast_to(np.asarray(colour, np.float32), (height, width, 3)).copy()
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return cover_resize(read_image(path).rgb, (height, width))
+    if path.suffix.lower() in IMAGE_SUFFIXES or os.sep in spec or "/" in spec:
+        raise MatteError("no such background image", path)
+    raise MatteError(f"not a background: use {_ACCEPTED}", spec)
+
+
+def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``image`` uniformly so it covers ``size`` (h, w), then crop the centre to exactly that."""
+    import cv2
+
+    height, width = size
+    source_height, source_width = image.shape[:2]
+    scale = max(height / source_height, width / source_width)
+    # ceil (minus a hair for float noise) so the scaled image is never a pixel short of the frame.
+    scaled_width = max(width, math.ceil(source_width * scale - 1e-6))
+    scaled_height = max(height, math.ceil(source_height * scale - 1e-6))
+    if (scaled_height, scaled_width) != (source_height, source_width):
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (scaled_width, scaled_height), interpolation=interpolation)
+    top = (scaled_height - height) // 2
+    left = (scaled_width - width) // 2
+    return np.ascontiguousarray(image[top : top + height, left : left + width], dtype=np.float32)
+
+
+def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """``alpha * fg + (1 - alpha) * bg`` as float32; ``bg`` may be an image or one RGB colour."""
+    fg = np.asarray(fg, dtype=np.float32)
+    alpha = np.asarray(alpha, dtype=np.float32)
+    if alpha.ndim == 2:
+        alpha = alpha[:, :, None]
+    if alpha.shape[:2] != fg.shape[:2]:
+        raise ValueError(f"alpha shape {alpha.shape} does not match foreground shape {fg.shape}")
+    bg = np.asarray(bg, dtype=np.float32)
+    return (bg + alpha * (fg - bg)).astype(np.float32, copy=False)
+
+
+def checkerboard(h: int, w: int, square: int = 16) -> np.ndarray:
+    """The usual light/dark grey 'transparent' pattern, H x W x 3 float32, light in the top-left."""
+    rows = (np.arange(h) // square)[:, None]
+    columns = (np.arange(w) // square)[None, :]
+    light = (rows + columns) % 2 == 0
+    pattern = np.where(light, np.float32(CHECKER_LIGHT), np.float32(CHECKER_DARK))
+    return np.repeat(pattern[:, :, None], 3, axis=2).astype(np.float32)
+
+
+def preview_sheet(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Input | matte | cut-out on a checkerboard, side by side, as uint8 RGB.
+
+    Same height as the input unless the three panels together would be wider than
+    :data:`MAX_PREVIEW_WIDTH`, in which case everything is scaled down first (cheaper, and it keeps
+    the checkerboard squares a readable size).
+    """
+    import cv2
+
+    image = np.asarray(image, dtype=np.float32)
+    fg = np.asarray(fg, dtype=np.float32)
+    alpha = np.asarray(alpha, dtype=np.float32)
+    if alpha.ndim == 3:
+        alpha = alpha[:, :, 0]
+    height, width = image.shape[:2]
+    if 3 * width > MAX_PREVIEW_WIDTH:
+        scale = MAX_PREVIEW_WIDTH / (3 * width)
+        new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image, fg, alpha = (cv2.resize(x, new_size, interpolation=cv2.INTER_AREA) for x in (image, fg, alpha))
+        height, width = image.shape[:2]
+    matte = np.repeat(alpha[:, :, None], 3, axis=2)
+    cut_out = composite(fg, alpha, checkerboard(height, width))
+    return to_uint8(np.concatenate([image, matte, cut_out], axis=1))
