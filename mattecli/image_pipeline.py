@@ -93,7 +93,10 @@ def plan_jobs(inputs: list[str], output: Path | None, options: OutputOptions) ->
     if output is not None and single_file and not output.is_dir() and not _looks_like_dir(output):
         _check_extension(output, options)
         return [ImageJob(sources[0][0], output)]
-    jobs = [ImageJob(source, _target_for(source, relative, output, options.kind, ext)) for source, relative in sources]
+    jobs = [
+        ImageJob(source, _target_for(source, relative, output, options.kind, ext))
+        for source, relative in sources
+    ]
     return _disambiguate(jobs)
 
 
@@ -110,7 +113,9 @@ def _disambiguate(jobs: list[ImageJob]) -> list[ImageJob]:
     for job in jobs:
         counts[job.target] = counts.get(job.target, 0) + 1
     return [
-        ImageJob(job.source, job.target.with_stem(f"{job.target.stem}-{job.source.suffix.lstrip('.').lower()}"))
+        ImageJob(
+            job.source, job.target.with_stem(f"{job.target.stem}-{job.source.suffix.lstrip('.').lower()}")
+        )
         if counts[job.target] > 1
         else job
         for job in jobs

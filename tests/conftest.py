@@ -10,7 +10,9 @@ import torch
 from mattecli.config import LITE, ModelConfig
 
 #: A Lite0-encoder network narrow enough to run 64 x 64 inputs in milliseconds.
-TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64)
+TINY = LITE.replace(
+    name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64
+)
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +59,12 @@ def synthetic_scene(height: int, width: int, seed: int = 0):
     top, bottom, left, right = height * 0.2, height * 0.8, width * 0.25, width * 0.75
     inside = np.minimum.reduce([ys - top, bottom - ys, xs - left, right - xs])
     alpha = np.clip(inside / 6.0 + 0.5, 0.0, 1.0).astype(np.float32)
-    background = np.array([0.1, 0.5, 0.6], np.float32) + 0.2 * rng.random((height, width, 3), dtype=np.float32)
-    foreground = np.array([0.9, 0.3, 0.2], np.float32) + 0.1 * rng.random((height, width, 3), dtype=np.float32)
+    background = np.array([0.1, 0.5, 0.6], np.float32) + 0.2 * rng.random(
+        (height, width, 3), dtype=np.float32
+    )
+    foreground = np.array([0.9, 0.3, 0.2], np.float32) + 0.1 * rng.random(
+        (height, width, 3), dtype=np.float32
+    )
     image = alpha[..., None] * foreground + (1 - alpha[..., None]) * background
     return np.clip(image, 0, 1).astype(np.float32), alpha
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -54,7 +56,7 @@ def test_tile_windows_cover_the_image_with_overlap() -> None:
         covered[y0:y1, x0:x1] += 1
     assert covered.min() >= 1
     xs = sorted({(x0, x1) for _, _, x0, x1 in windows})
-    assert all(a[1] - b[0] >= 64 for a, b in zip(xs, xs[1:], strict=False))
+    assert all(a[1] - b[0] >= 64 for a, b in itertools.pairwise(xs))
     assert list(tile_windows(100, 100, 256, 64)) == [(0, 100, 0, 100)]
 
 

@@ -35,7 +35,12 @@ def test_paper_decoder_widths_and_side_output_scales(paper_net: LateFusionNet) -
     with torch.no_grad():
         out = paper_net(x)
     for sides in (out.fg_sides, out.bg_sides):
-        assert [tuple(s.shape) for s in sides] == [(2, 1, 8, 12), (2, 1, 16, 24), (2, 1, 32, 48), (2, 1, 64, 96)]
+        assert [tuple(s.shape) for s in sides] == [
+            (2, 1, 8, 12),
+            (2, 1, 16, 24),
+            (2, 1, 32, 48),
+            (2, 1, 64, 96),
+        ]
     assert out.foreground is out.fg_sides[-1] and out.background is out.bg_sides[-1]
     for t in (out.alpha, out.beta, out.foreground, out.background):
         assert t.shape == (2, 1, 64, 96)

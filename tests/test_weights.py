@@ -81,7 +81,7 @@ def test_corrupted_file_is_refused(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(bytes(data[: len(data) // 2]))
-    with pytest.raises(MatteError, match="truncated.safetensors"):
+    with pytest.raises(MatteError, match=r"truncated\.safetensors"):
         load_weights(truncated)
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00" * 64)
