@@ -1,0 +1,98 @@
+"""``matte eval``: score a model on a labelled folder with the field's four matting metrics and IoU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mattecli.cli.common import cli_errors, console, is_interactive
+
+_REGION_TEXT = {
+    "unknown": "over the unknown region of the trimaps (Composition-1k protocol)",
+    "whole": "over the whole image (no trimaps; portrait-benchmark protocol)",
+    "mixed": "mixed: some images with trimaps (unknown region), some without (whole image)",
+}
+
+
+def eval_command(
+    data: str = typer.Argument(
+        ..., help="Labelled data: a folder (image/ + alpha/ [+ trimap/]) or a TOML spec."
+    ),
+    model: str = typer.Option("default", "--model", "-m", help="Built-in model, weights file or checkpoint."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for per_image.csv and summary.json (and pred/)."
+    ),
+    save_pred: bool = typer.Option(
+        False, "--save-pred", help="Keep the predicted mattes as PNGs in OUT/pred (needs --out)."
+    ),
+    max_size: int | None = typer.Option(
+        None, "--max-size", help="Long side the network sees (default: the model's)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
+) -> None:
+    """Measure a model: SAD, MSE, Gradient, Connectivity (x1000-scaled sums, as published) and IoU."""
+    with cli_errors():
+        from mattecli.errors import MatteError
+        from mattecli.evaluation import evaluate_data
+
+        if save_pred and out is None:
+            raise MatteError("--save-pred needs --out DIR")
+        show = is_interactive() and not quiet
+        report = evaluate_data(
+            data,
+            model,
+            out=out,
+            device=device,
+            max_size=max_size,
+            save_pred=save_pred,
+            limit=limit,
+            overwrite=overwrite,
+            progress=_progress_printer() if show else None,
+        )
+    _print_summary(report.summary, quiet)
+    if out is not None and not quiet:
+        console.print(f"wrote {report.files['csv']} and {report.files['json']}")
+
+
+def _progress_printer():
+    def show(done: int, name: str) -> None:
+        console.print(f"\r{done} images ({name})", end="", markup=False, highlight=False)
+
+    return show
+
+
+def _print_summary(summary: dict, quiet: bool) -> None:
+    """The results go to stdout (progress and errors go to stderr)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    stdout = Console(highlight=False, soft_wrap=True)
+
+    region = summary["region"]
+    if not quiet and is_interactive():
+        console.print()
+    stdout.print(
+        f"{summary['count']} images, model {summary['model']} ({summary['model_config']}, "
+        f"{summary['max_size']} px); metrics {_REGION_TEXT[region]}"
+    )
+    if quiet:
+        return
+    groups = summary.get("by_region") or {region: summary}
+    table = Table(title_justify="left")
+    for column in ("region", "images", "SAD", "MSE", "Grad", "Conn", "IoU"):
+        table.add_column(column, justify="right" if column != "region" else "left")
+    for name, values in groups.items():
+        table.add_row(
+            name,
+            str(values["count"]),
+            f"{values['sad']:.2f}",
+            f"{values['mse']:.4f}",
+            f"{values['grad']:.2f}",
+            f"{values['conn']:.2f}",
+            f"{values['iou']:.3f}",
+        )
+    stdout.print(table)

@@ -1,0 +1,165 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+A checkpoint holds the model, optimiser, schedule and GradScaler states, the step counter (from which the
+epoch and the position inside it follow, since every step consumes one global batch), every process's RNG
+states and the run configuration. It is stored with ``torch.save`` but only ever read with
+``torch.load(weights_only=True)``, which cannot execute code: so everything in it is a tensor or a plain
+container of numbers and strings (RNG states as tensors, configs as JSON strings).
+
+Files are written atomically (temporary file in the same folder, then ``os.replace``), so a run killed
+while saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mattecli.errors import MatteError
+
+FORMAT = 1
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^step-(\d+)\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}.pt"
+
+
+# ----------------------------------------------------------------------------------------- RNG states
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA) RNG states as tensors and numbers."""
+    version, keys, gauss = random.getstate()
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python_version": int(version),
+        "python": torch.tensor(keys, dtype=torch.int64),
+        "python_gauss": gauss,
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_has_gauss": int(np_state[3]),
+        "numpy_gauss": float(np_state[4]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [s for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(
+        (int(state["python_version"]), tuple(int(k) for k in state["python"].tolist()), state["python_gauss"])
+    )
+    np.random.set_state(
+        (
+            "MT19937",
+            state["numpy"].numpy().astype(np.uint32),
+            int(state["numpy_pos"]),
+            int(state["numpy_has_gauss"]),
+            float(state["numpy_gauss"]),
+        )
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        states = state["cuda"][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all([s.cpu() for s in states])
+
+
+# ----------------------------------------------------------------------------------------- files
+
+
+def atomic_torch_save(obj: Any, path: Path) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the run's checkpoints, oldest first."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def resolve_checkpoint(path_or_run: str | Path) -> Path:
+    """A checkpoint file itself, or the newest checkpoint of a run folder."""
+    path = Path(path_or_run).expanduser()
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise MatteError(f"run folder has no checkpoints (expected {CHECKPOINT_DIR}/step-*.pt)", path)
+        return found[-1][1]
+    if not path.is_file():
+        raise MatteError("checkpoint or run folder not found", path)
+    return path
+
+
+def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
+    """Read a checkpoint safely (weights_only) and check that it is one of ours."""
+    path = resolve_checkpoint(path_or_run)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:200]
+        raise MatteError(f"not a readable mattecli checkpoint ({message})", path) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+        raise MatteError("not a mattecli training checkpoint", path)
+    return state, path
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest step checkpoints (keep <= 0 keeps everything)."""
+    if keep <= 0:
+        return
+    for _, path in list_checkpoints(run_dir)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def checkpoint_summary(state: dict[str, Any]) -> dict[str, Any]:
+    """The facts about a checkpoint that provenance and ``matte export`` report."""
+    return {
+        "stage": state.get("stage"),
+        "step": int(state.get("step", 0)),
+        "epoch": int(state.get("epoch", 0)),
+        "run_config": json.loads(state.get("config", "{}")),
+        "command": state.get("command"),
+        "metrics": json.loads(state.get("metrics", "{}")),
+        "init": json.loads(state.get("init") or "{}") or None,
+    }

@@ -1,0 +1,206 @@
+"""Feeding the trainer: a resumable, rank-aware batch order and a dataset wrapper that skips bad samples.
+
+Resuming a run must replay exactly the samples an uninterrupted run would have seen, and a run over N
+processes must see exactly the global batches of a one-process run. Both follow from one rule: the order is
+a pure function of (seed, epoch). Epoch ``e`` is a permutation of the dataset drawn from a generator seeded
+with (seed, e); global batch ``b`` is its slice ``[b * G, (b + 1) * G)``; process ``r`` of ``N`` takes the
+``r``-th of N equal parts of that slice. Samples left over at the end of an epoch are dropped (as
+``drop_last`` does), so every step consumes one full global batch and the step counter alone says where a
+run is: epoch = step // steps_per_epoch, batch = step % steps_per_epoch.
+
+Augmentation randomness is made a pure function of the same key: before a sample is read, the process's
+RNGs (and the dataset's, where it has one) are seeded from (seed, epoch, global position). The same sample
+position gets the same crop whichever process or worker reads it, before or after a resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+#: Exceptions that mean "this sample is unusable" rather than "the program is broken".
+SAMPLE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+#: The logger on which the data package reports unreadable files.
+DATA_LOGGER = "mattecli.data"
+#: How many neighbouring samples to try before giving up on a position.
+MAX_SKIPS = 16
+
+
+def _sample_errors() -> tuple[type[BaseException], ...]:
+    from mattecli.errors import MatteError
+
+    errors: list[type[BaseException]] = [MatteError, *SAMPLE_ERRORS]
+    try:
+        from mattecli.data.reading import SampleError
+
+        errors.append(SampleError)
+    except ImportError:  # pragma: no cover - the data package always has it
+        pass
+    return tuple(errors)
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    """A 63-bit seed for the sample at a global position of an epoch (SeedSequence mixes the parts)."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, position]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+class GlobalBatchSampler:
+    """Yields this process's share of each global batch as keys ``(epoch, position, index)``.
+
+    Args:
+        dataset_size: Number of samples in the dataset (one epoch).
+        global_batch: Samples per optimiser step over all processes.
+        rank, world_size: This process's share: ``global_batch / world_size`` consecutive samples.
+        seed: The run's seed; the order of epoch ``e`` depends on (seed, e) only.
+        shuffle: False keeps dataset order (validation).
+    """
+
+    def __init__(
+        self,
+        dataset_size: int,
+        global_batch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        shuffle: bool = True,
+    ) -> None:
+        if global_batch % world_size:
+            raise ValueError(f"batch size {global_batch} is not divisible by the {world_size} processes")
+        if dataset_size < global_batch:
+            raise ValueError(
+                f"the data set has {dataset_size} samples, fewer than one batch of {global_batch}"
+            )
+        self.dataset_size = dataset_size
+        self.global_batch = global_batch
+        self.local_batch = global_batch // world_size
+        self.rank = rank
+        self.seed = seed
+        self.shuffle = shuffle
+        self.steps_per_epoch = dataset_size // global_batch
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Iterate epoch ``epoch`` from its batch ``start_batch`` on (the resume point)."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.dataset_size)
+        generator = torch.Generator().manual_seed(sample_seed(self.seed, epoch, -1 & 0xFFFFFFFF))
+        return torch.randperm(self.dataset_size, generator=generator)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        order = self.order(self.epoch).tolist()
+        for batch in range(self.start_batch, self.steps_per_epoch):
+            first = batch * self.global_batch + self.rank * self.local_batch
+            yield [
+                (self.epoch, position, order[position]) for position in range(first, first + self.local_batch)
+            ]
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch - self.start_batch
+
+
+class KeyedSamples(Dataset):
+    """Reads ``base[index]`` for a key ``(epoch, position, index)`` with RNGs seeded from the key, and
+    reports the files the data package skipped as unreadable.
+
+    The data package skips a broken file by itself (it logs a warning on the ``mattecli.data`` logger and
+    takes the next sample); here those warnings are captured while the sample loads and travel with it
+    (``"skipped"``: list of messages), so the main process can log them whichever worker hit the file.
+    Errors the data package lets through for one sample are handled the same way here.
+    """
+
+    def __init__(self, base: Dataset, seed: int) -> None:
+        self.base = base
+        self.seed = seed
+        self.errors = _sample_errors()
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, Any]:
+        epoch, position, index = key
+        skipped: list[str] = []
+        n = len(self)
+        for attempt in range(MAX_SKIPS):
+            current = (index + attempt) % n
+            seed_rngs(sample_seed(self.seed, epoch, position) + attempt, self.base)
+            try:
+                with _capture_data_warnings(skipped):
+                    sample = dict(self.base[current])
+            except self.errors as exc:
+                skipped.append(str(exc))
+                continue
+            sample["skipped"] = skipped
+            return sample
+        raise RuntimeError(f"{MAX_SKIPS} consecutive samples could not be read; last problem: {skipped[-1]}")
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+@contextmanager
+def _capture_data_warnings(sink: list[str]) -> Iterator[None]:
+    """Collect the data package's warnings (bad files) into ``sink`` instead of printing them."""
+    log = logging.getLogger(DATA_LOGGER)
+    handler = _ListHandler(sink)
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+
+
+def seed_rngs(seed: int, dataset: Any = None) -> None:
+    """Seed Python's, NumPy's and torch's global RNGs and the dataset's own generator.
+
+    The data package's :class:`~mattecli.data.MatteDataset` draws augmentations from one generator per
+    process; it is replaced by one seeded from the sample's key, through ``reseed`` when the dataset
+    offers it.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.random.default_generator.manual_seed(seed)  # the CPU generator only; CUDA's is not used here
+    if dataset is None:
+        return
+    reseed = getattr(dataset, "reseed", None)
+    if callable(reseed):
+        reseed(seed)
+    elif hasattr(dataset, "_rng") and hasattr(dataset, "generator"):
+        # MatteDataset without a public reseed: set the generator it would otherwise create per worker.
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        dataset._rng = np.random.default_rng(seed)
+        dataset._rng_owner = None if info is None else int(info.seed)
+
+
+def keyed_collate(collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> Callable:
+    """Wrap the data package's collate: pull out the skip reports, collate the rest."""
+
+    def wrapped(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        skipped = [message for s in samples for message in s.pop("skipped", [])]
+        batch = collate(samples)
+        batch["skipped"] = skipped
+        return batch
+
+    return wrapped

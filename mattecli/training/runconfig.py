@@ -1,0 +1,213 @@
+"""The run configuration: every knob of a training run in one flat, serialisable dataclass.
+
+A run is reproducible from its ``run.toml`` alone (``matte train --config RUN/run.toml``), so every value
+that changes what is trained lives here, and the file is written beside the checkpoints. Values are merged
+in three layers: the dataclass defaults, then a ``--config`` TOML file, then command-line flags (a flag the
+user did not give is ``None`` and does not override).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from mattecli.errors import MatteError
+
+STAGES = ("seg", "fusion", "joint")
+OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32", "fp64")
+WEIGHT_DECAY_MODES = ("code", "paper", "none")
+
+#: The authors' cyclic learning-rate range per stage (lower, upper).
+STAGE_LR_RANGES = {"seg": (5e-4, 1.5e-3), "fusion": (1e-5, 5e-4), "joint": (1e-5, 5e-4)}
+
+#: Fields that may differ when a run is resumed: they change how the run is watched or how long it
+#: goes, not what a given step computes. Everything else must match the checkpoint.
+RESUMABLE_OVERRIDES = frozenset(
+    {
+        "steps",
+        "epochs",
+        "workers",
+        "quiet",
+        "val",
+        "val_every",
+        "val_size",
+        "val_limit",
+        "previews",
+        "ckpt_every",
+        "keep_checkpoints",
+        "log_every",
+        "threads",
+        "stop_after",
+        "device",
+    }
+)
+#: Fields that never go into run.toml (they are about this invocation only).
+_NOT_SAVED = frozenset({"resume", "stop_after", "quiet"})
+
+
+@dataclass
+class RunConfig:
+    """All settings of one training run (see ``matte train --help`` for the meaning of each flag).
+
+    ``batch_size`` is the GLOBAL batch: with N processes each one takes ``batch_size / N`` samples,
+    so a run gives the same result (up to float rounding) on one GPU or eight.
+    """
+
+    stage: str = "seg"
+    data: str | None = None
+    val: str | None = None
+    out: str | None = None
+    model_config: str | None = None
+    pretrained: bool = True
+    init: str | None = None
+    resume: str | None = None
+    size: int = 320
+    batch_size: int = 2
+    steps: int | None = None
+    epochs: float | None = None
+    epoch_length: int | None = None
+    workers: int = 2
+    seed: int = 0
+    optimizer: str = "sgd"
+    lr_min: float | None = None
+    lr_max: float | None = None
+    half_cycle_epochs: float = 2.0
+    momentum: float = 0.9
+    clip_norm: float = 5.0
+    weight_decay: str = "code"
+    optimizer_weight_decay: float = 1e-4
+    authors_extras: bool = True
+    precision: str = "auto"
+    device: str = "auto"
+    val_every: int = 500
+    val_size: int | None = None
+    val_limit: int | None = None
+    previews: int = 4
+    ckpt_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    threads: int | None = None
+    quiet: bool = False
+    stop_after: int | None = None
+
+    def lr_range(self) -> tuple[float, float]:
+        """The (lower, upper) learning rates: the flags, else the authors' range for the stage."""
+        low, high = STAGE_LR_RANGES[self.stage]
+        return (
+            self.lr_min if self.lr_min is not None else low,
+            self.lr_max if self.lr_max is not None else high,
+        )
+
+    def validate(self) -> RunConfig:
+        """Raise a one-line MatteError for impossible values; return self for chaining."""
+        _choice("stage", self.stage, STAGES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("weight_decay", self.weight_decay, WEIGHT_DECAY_MODES)
+        if self.data is None and self.resume is None:
+            raise MatteError("no training data given (matte train DATA, or data = ... in --config)")
+        if self.size <= 0 or self.size % 32:
+            raise MatteError(f"--size must be a positive multiple of 32, got {self.size}")
+        if self.val_size is not None and (self.val_size <= 0 or self.val_size % 32):
+            raise MatteError(f"--val-size must be a positive multiple of 32, got {self.val_size}")
+        for name in ("batch_size", "log_every", "val_every", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise MatteError(f"--{name.replace('_', '-')} must be positive")
+        if self.steps is not None and self.steps <= 0:
+            raise MatteError("--steps must be positive")
+        if self.epochs is not None and self.epochs <= 0:
+            raise MatteError("--epochs must be positive")
+        if self.workers < 0:
+            raise MatteError("--workers must be 0 or more")
+        low, high = self.lr_range()
+        if not 0 < low <= high:
+            raise MatteError(f"learning rates must satisfy 0 < lr-min <= lr-max, got {low}, {high}")
+        if self.half_cycle_epochs <= 0:
+            raise MatteError("--half-cycle-epochs must be positive")
+        return self
+
+    def to_dict(self, *, saved_only: bool = False) -> dict[str, Any]:
+        """Plain dict (JSON/TOML-ready). ``saved_only`` drops per-invocation fields."""
+        data = dataclasses.asdict(self)
+        if saved_only:
+            data = {k: v for k, v in data.items() if k not in _NOT_SAVED}
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(saved_only=True), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> RunConfig:
+        """Build from a dict whose keys may use dashes or underscores; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise MatteError(f"unknown setting {key!r}", source)
+            clean[name] = value
+        return cls(**clean)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text), source="checkpoint")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        flag = "--" + name.replace("_", "-")
+        raise MatteError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML run file: top-level keys, or the keys of a ``[train]`` table."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise MatteError("config file not found", path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MatteError(f"not a valid TOML file ({exc})", path) from None
+    if isinstance(data.get("train"), dict):
+        data = {**{k: v for k, v in data.items() if k != "train"}, **data["train"]}
+    RunConfig.from_dict(data, source=str(path))  # reject unknown keys early, naming the file
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def merge(file_values: dict[str, Any], flag_values: dict[str, Any]) -> RunConfig:
+    """Defaults, overridden by the config file, overridden by the flags that were given (not None)."""
+    values = dict(file_values)
+    values.update({k: v for k, v in flag_values.items() if v is not None})
+    return RunConfig.from_dict(values)
+
+
+def to_toml(config: RunConfig) -> str:
+    """The run's settings as TOML (None values are left out: they mean "the default")."""
+    lines = ["# mattecli training run; reproduce with: matte train --config run.toml", ""]
+    for key, value in config.to_dict(saved_only=True).items():
+        if value is None:
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
