@@ -55,8 +55,12 @@ class MatteResult:
 
     def rgba(self) -> np.ndarray:
         """The cut-out as H x W x 4 uint8 (straight, not premultiplied, alpha as PNG expects)."""
-        rgba = np.concatenate([self.foreground, self.alpha[..., None]], axis=-1)
-        return np.clip(rgba * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        height, width = self.alpha.shape
+        rgba = np.empty((height, width, 4), np.uint8)
+        # One channel at a time keeps the float temporaries at a quarter of a full RGBA float image.
+        for channel, plane in enumerate((*np.moveaxis(self.foreground, -1, 0), self.alpha)):
+            rgba[..., channel] = np.clip(plane * 255.0 + 0.5, 0, 255)
+        return rgba
 
     def composite(self, background: str | np.ndarray) -> np.ndarray:
         """The cut-out over a colour (name or hex), an image path, or an H x W x 3 float array."""
@@ -134,7 +138,11 @@ class Matter:
             return coarse
         band = _resize(_uncertain_band(coarse_small), height, width)
         refined = self.refine_tiled(rgb, band > 0)
-        return coarse * (1.0 - band) + refined * band
+        # coarse + band * (refined - coarse), in place: full-size temporaries cost 4 bytes per pixel each.
+        refined -= coarse
+        refined *= band
+        refined += coarse
+        return refined
 
     def matte_frames(
         self, frames: np.ndarray, *, decontaminate: bool = True

@@ -24,7 +24,7 @@ class LateFusionOutput:
     alpha: Tensor
     foreground: Tensor
     background: Tensor
-    beta: Tensor
+    beta: Tensor | None
     fg_sides: tuple[Tensor, ...]
     bg_sides: tuple[Tensor, ...]
 
@@ -61,16 +61,19 @@ class LateFusionNet(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, image: Tensor) -> LateFusionOutput:
+    def forward(self, image: Tensor, fuse: bool = True) -> LateFusionOutput:
+        """Run the network. ``fuse=False`` skips the fusion network (the segmentation stage reads only the
+        branches, and the fusion net's full-resolution convolutions are most of a training step's cost);
+        the output's ``alpha`` is then F and its ``beta`` is None."""
         check_input_size(image)
         x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
         features = self.encoder(x)
         fg = self.fg_decoder(features)
         bg = self.bg_decoder(features)
-        beta = self.fusion(x, fg.feature, bg.feature)
         foreground, background = fg.sides[-1], bg.sides[-1]
+        beta = self.fusion(x, fg.feature, bg.feature) if fuse else None
         return LateFusionOutput(
-            alpha=blend(beta, foreground, background),
+            alpha=blend(beta, foreground, background) if beta is not None else foreground,
             foreground=foreground,
             background=background,
             beta=beta,

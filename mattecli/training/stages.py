@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from mattecli.models import LateFusionOutput, check_input_size
+from mattecli.models import LateFusionOutput
 from mattecli.training.runconfig import STAGES
 
 
@@ -110,16 +110,4 @@ class BranchesOnly(nn.Module):
         self.net = net
 
     def forward(self, image: Tensor) -> LateFusionOutput:
-        check_input_size(image)
-        net = self.net
-        x = (image - net.mean.to(image.dtype)) / net.std.to(image.dtype)
-        features = net.encoder(x)
-        fg, bg = net.fg_decoder(features), net.bg_decoder(features)
-        return LateFusionOutput(
-            alpha=fg.sides[-1],
-            foreground=fg.sides[-1],
-            background=bg.sides[-1],
-            beta=None,
-            fg_sides=fg.sides,
-            bg_sides=bg.sides,
-        )
+        return self.net(image, fuse=False)
