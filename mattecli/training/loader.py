@@ -174,24 +174,15 @@ def seed_rngs(seed: int, dataset: Any = None) -> None:
     """Seed Python's, NumPy's and torch's global RNGs and the dataset's own generator.
 
     The data package's :class:`~mattecli.data.MatteDataset` draws augmentations from one generator per
-    process; it is replaced by one seeded from the sample's key, through ``reseed`` when the dataset
-    offers it.
+    process; ``reseed`` replaces it by one seeded from the sample's key, so augmentation does not depend on
+    worker count or on where a resumed run restarted.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.random.default_generator.manual_seed(seed)  # the CPU generator only; CUDA's is not used here
     if dataset is None:
         return
-    reseed = getattr(dataset, "reseed", None)
-    if callable(reseed):
-        reseed(seed)
-    elif hasattr(dataset, "_rng") and hasattr(dataset, "generator"):
-        # MatteDataset without a public reseed: set the generator it would otherwise create per worker.
-        from torch.utils.data import get_worker_info
-
-        info = get_worker_info()
-        dataset._rng = np.random.default_rng(seed)
-        dataset._rng_owner = None if info is None else int(info.seed)
+    dataset.reseed(seed)
 
 
 def keyed_collate(collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> Callable:

@@ -1,0 +1,109 @@
+"""Decoding training images, mattes, trimaps and RGBA cut-outs into numpy arrays.
+
+Everything is read through ``np.fromfile`` + ``cv2.imdecode`` (not ``cv2.imread``) so that paths with
+non-ASCII characters work on every platform, and so that an unreadable or truncated file surfaces as one
+:class:`SampleError` that the dataset can log once and skip, instead of a ``None`` that fails later.
+Colour images stay ``uint8`` (cheapest to crop and resize); mattes become ``float32`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: File suffixes treated as images when listing data folders.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class SampleError(Exception):
+    """One training sample cannot be used (the dataset logs it once and moves to another sample)."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def list_images(folder: Path) -> dict[str, Path]:
+    """Map file stem -> path for the image files directly inside ``folder`` (sorted, first suffix wins)."""
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Decode any image file as stored (keeping depth and channels), or raise SampleError."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise SampleError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.size == 0:
+        raise SampleError(path, "cannot decode image (unreadable or truncated file)")
+    return image
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Bring 16-bit or float images down to uint8 so every colour path downstream sees one type."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    return np.clip(image.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _to_unit_float(channel: np.ndarray) -> np.ndarray:
+    """A single channel as float32 in [0, 1], whatever its bit depth."""
+    if channel.dtype == np.uint8:
+        return channel.astype(np.float32) * (1.0 / 255.0)
+    if channel.dtype == np.uint16:
+        return channel.astype(np.float32) * (1.0 / 65535.0)
+    return np.clip(channel.astype(np.float32), 0.0, 1.0)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An H x W x 3 uint8 RGB image (grey is expanded, an alpha channel is dropped)."""
+    image = _to_uint8(_decode(path))
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    if image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    raise SampleError(path, f"unsupported number of channels ({image.shape[2]})")
+
+
+def read_alpha(path: Path) -> np.ndarray:
+    """An H x W float32 matte in [0, 1]; colour mattes are converted to grey."""
+    image = _decode(path)
+    if image.ndim == 3:
+        if image.shape[2] == 1:
+            image = image[:, :, 0]
+        else:
+            image = cv2.cvtColor(_to_uint8(image[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    return _to_unit_float(image)
+
+
+def read_trimap(path: Path) -> np.ndarray:
+    """An H x W float32 trimap with exactly the values 0, 0.5 and 1 (thresholds at 1/3 and 2/3)."""
+    grey = read_alpha(path)
+    trimap = np.full(grey.shape, 0.5, dtype=np.float32)
+    trimap[grey < 1.0 / 3.0] = 0.0
+    trimap[grey > 2.0 / 3.0] = 1.0
+    return trimap
+
+
+def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An RGBA cut-out as (H x W x 3 uint8 RGB, H x W float32 alpha); a file without alpha is an error."""
+    image = _decode(path)
+    if image.ndim != 3 or image.shape[2] != 4:
+        raise SampleError(path, "cut-out has no alpha channel (expected an RGBA image)")
+    alpha = _to_unit_float(image[:, :, 3])
+    rgb = cv2.cvtColor(_to_uint8(image[:, :, :3]), cv2.COLOR_BGR2RGB)
+    return rgb, alpha

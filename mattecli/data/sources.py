@@ -1,0 +1,405 @@
+"""The three kinds of training sources and the background pool they composite onto.
+
+A source turns an index into one finished numpy sample (``image`` H x W x 3 float32 in [0, 1], ``alpha``
+H x W float32, optionally ``trimap``): geometric augmentation and compositing happen here because where a
+cut-out goes, or which background sits behind a foreground, is specific to the layout. Photometric
+augmentation and tensor conversion are left to the dataset, which treats every source alike.
+
+Broken files raise :class:`~mattecli.data.reading.SampleError`; the dataset logs each once and moves on,
+so one truncated JPEG never ends a long run. Layout problems that make a whole source useless (a missing
+or empty folder, no matte matching any image) raise :class:`~mattecli.errors.MatteError` at construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mattecli.data.augment import (
+    AugmentConfig,
+    eval_shape,
+    random_geometry,
+    resize,
+)
+from mattecli.data.reading import (
+    SampleError,
+    list_images,
+    read_alpha,
+    read_rgb,
+    read_rgba,
+    read_trimap,
+)
+from mattecli.data.spec import BACKGROUND_FOLDERS, RGBA_SUFFIXES, SourceSpec, filter_names
+from mattecli.errors import MatteError
+
+LOG = logging.getLogger("mattecli.data")
+
+#: Backgrounds behind training composites are random crops covering this fraction of the largest
+#: crop of the right shape: some zoom variety without blowing small photos up too far.
+TRAIN_BACKGROUND_ZOOM = (0.5, 1.0)
+
+
+class Reporter:
+    """Logs a warning for each bad file once per process (a worker process keeps its own record)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def warn(self, path: str | Path, problem: str) -> None:
+        key = str(path)
+        if key not in self._seen:
+            self._seen.add(key)
+            LOG.warning("%s: %s; skipped", key, problem)
+
+
+@dataclass
+class Sample:
+    """One finished sample in numpy form (float32, H x W [x 3])."""
+
+    image: np.ndarray
+    alpha: np.ndarray
+    name: str
+    trimap: np.ndarray | None = None
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 colour -> float32 in [0, 1]."""
+    return image.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """I = alpha * F + (1 - alpha) * B on uint8 layers, returned as float32 in [0, 1]."""
+    weight = alpha[..., None]
+    return weight * to_float(foreground) + (1.0 - weight) * to_float(background)
+
+
+def _check_same_size(image: np.ndarray, alpha: np.ndarray, alpha_path: Path) -> None:
+    if image.shape[:2] != alpha.shape[:2]:
+        raise SampleError(
+            alpha_path,
+            f"matte is {alpha.shape[1]}x{alpha.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}",
+        )
+
+
+def match_folders(primary: Path, alpha_dir: Path, reporter: Reporter) -> dict[str, tuple[Path, Path]]:
+    """Pair ``primary/NAME.*`` with ``alpha/NAME.*``; unmatched primaries are reported and left out."""
+    if not primary.is_dir():
+        raise MatteError("folder not found", primary)
+    images = list_images(primary)
+    if not images:
+        raise MatteError("no images in folder", primary)
+    mattes = list_images(alpha_dir)
+    pairs = {name: (path, mattes[name]) for name, path in images.items() if name in mattes}
+    if not pairs:
+        raise MatteError(f"no matte matches any image of {primary}", alpha_dir)
+    missing = [images[name] for name in images if name not in mattes]
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:5])
+        reporter.warn(alpha_dir, f"{len(missing)} image(s) have no matte here and are left out ({shown})")
+    return pairs
+
+
+class Source:
+    """Common interface: ``len(source)`` samples, ``load(index, ...)`` -> :class:`Sample`."""
+
+    kind = ""
+
+    def __init__(self, spec: SourceSpec, reporter: Reporter) -> None:
+        self.spec = spec
+        self.root = spec.root
+        self.prefix = spec.root.name  # sample ids read like paths: "people/12", "cutouts/3@bg"
+        self.reporter = reporter
+        self.names: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(
+        self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
+    ) -> Sample:
+        raise NotImplementedError
+
+
+class _MatteFolderSource(Source):
+    """Shared by pairs and composition: ``PRIMARY/NAME.*`` + ``alpha/NAME.*`` (+ optional trimap/)."""
+
+    primary_folders: tuple[str, ...] = ()
+
+    def __init__(self, spec: SourceSpec, reporter: Reporter) -> None:
+        super().__init__(spec, reporter)
+        primary = next(
+            (self.root / n for n in self.primary_folders if (self.root / n).is_dir()),
+            self.root / self.primary_folders[0],
+        )
+        self.pairs = match_folders(primary, self.root / "alpha", reporter)
+        self.names = filter_names(self.pairs, spec.include, spec.exclude, self.root)
+        trimap_dir = self.root / "trimap"
+        self.trimap_dir = trimap_dir if trimap_dir.is_dir() else None
+        self.trimaps = list_images(trimap_dir) if self.trimap_dir else {}
+
+    def _read(self, index: int) -> tuple[str, np.ndarray, np.ndarray]:
+        name = self.names[index]
+        image_path, alpha_path = self.pairs[name]
+        image, alpha = read_rgb(image_path), read_alpha(alpha_path)
+        _check_same_size(image, alpha, alpha_path)
+        return name, image, alpha
+
+    def _eval_trimap(
+        self, name: str, matte_shape: tuple[int, ...], height: int, width: int
+    ) -> np.ndarray | None:
+        """The trimap resized (nearest) to the eval shape, or None when the source has no trimap/."""
+        if self.trimap_dir is None:
+            return None
+        if name not in self.trimaps:
+            raise SampleError(self.trimap_dir / name, "no trimap for this sample")
+        trimap = read_trimap(self.trimaps[name])
+        if trimap.shape != matte_shape:
+            raise SampleError(self.trimaps[name], "trimap size differs from its matte")
+        return cv2.resize(trimap, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+class PairSource(_MatteFolderSource):
+    """``image/NAME.*`` + ``alpha/NAME.*``: real photos with their mattes (P3M-10k, AM-2k layout)."""
+
+    kind = "pairs"
+    primary_folders = ("image", "images")
+
+    def load(
+        self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
+    ) -> Sample:
+        name, image, alpha = self._read(index)
+        if train:
+            (image,), alpha = random_geometry([image], alpha, size, rng, cfg)
+            return Sample(to_float(image), alpha, f"{self.prefix}/{name}")
+        height, width = eval_shape(*alpha.shape, size)
+        return Sample(
+            to_float(resize(image, width, height, is_alpha=False)),
+            resize(alpha, width, height, is_alpha=True),
+            f"{self.prefix}/{name}",
+            self._eval_trimap(name, alpha.shape, height, width),
+        )
+
+
+class BackgroundPool:
+    """Background photos for compositing; unreadable ones are reported once and never tried again."""
+
+    def __init__(self, folder: Path, spec: SourceSpec, reporter: Reporter) -> None:
+        if not folder.is_dir():
+            raise MatteError("background folder not found", folder)
+        images = list_images(folder)
+        if not images:
+            raise MatteError("no background images in folder", folder)
+        names = filter_names(images, spec.backgrounds_include, spec.backgrounds_exclude, folder)
+        self.folder = folder
+        self.paths = [images[name] for name in names]
+        self.reporter = reporter
+        self.bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read_random(self, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+        """(name, H x W x 3 uint8) of a random readable background."""
+        start = int(rng.integers(len(self.paths)))
+        for step in range(len(self.paths)):
+            index = (start + step) % len(self.paths)
+            if index in self.bad:
+                continue
+            try:
+                return self.paths[index].stem, read_rgb(self.paths[index])
+            except SampleError as error:
+                self.reporter.warn(error.path, error.problem)
+                self.bad.add(index)
+        raise MatteError("none of the background images can be read", self.folder)
+
+    @staticmethod
+    def fit(
+        background: np.ndarray,
+        rng: np.random.Generator,
+        height: int,
+        width: int,
+        zoom: tuple[float, float] = (1.0, 1.0),
+        flip: bool = False,
+    ) -> np.ndarray:
+        """Cover-resize + random crop: a random crop of the target aspect, resized to height x width.
+
+        ``zoom`` is the crop's size relative to the largest crop of that aspect that fits.
+        """
+        bg_h, bg_w = background.shape[:2]
+        fit_scale = min(bg_w / width, bg_h / height) * float(rng.uniform(*zoom))
+        crop_w = min(bg_w, max(1, round(width * fit_scale)))
+        crop_h = min(bg_h, max(1, round(height * fit_scale)))
+        x0 = int(rng.integers(bg_w - crop_w + 1))
+        y0 = int(rng.integers(bg_h - crop_h + 1))
+        crop = background[y0 : y0 + crop_h, x0 : x0 + crop_w]
+        if flip and rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return np.ascontiguousarray(resize(crop, width, height, is_alpha=False))
+
+
+class CompositionSource(_MatteFolderSource):
+    """``fg/NAME.*`` + ``alpha/NAME.*`` composited onto random backgrounds (Deep Image Matting)."""
+
+    kind = "composition"
+    primary_folders = ("fg",)
+
+    def __init__(self, spec: SourceSpec, reporter: Reporter, backgrounds: BackgroundPool) -> None:
+        super().__init__(spec, reporter)
+        self.backgrounds = backgrounds
+
+    def load(
+        self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
+    ) -> Sample:
+        name, foreground, alpha = self._read(index)
+        trimap = None
+        if train:
+            # The background is independent of the foreground, so it is cut straight at the output
+            # size instead of being resized to the foreground and augmented with it (cheaper, same law).
+            (foreground,), alpha = random_geometry([foreground], alpha, size, rng, cfg)
+            height = width = size
+        else:
+            height, width = eval_shape(*alpha.shape, size)
+            trimap = self._eval_trimap(name, alpha.shape, height, width)
+            foreground = resize(foreground, width, height, is_alpha=False)
+            alpha = resize(alpha, width, height, is_alpha=True)
+        bg_name, background = self.backgrounds.read_random(rng)
+        zoom = TRAIN_BACKGROUND_ZOOM if train else (1.0, 1.0)
+        background = self.backgrounds.fit(background, rng, height, width, zoom, flip=train)
+        image = composite(foreground, background, alpha)
+        return Sample(image, alpha, f"{self.prefix}/{name}@{bg_name}", trimap)
+
+
+class CutoutSource(Source):
+    """RGBA cut-outs pasted at a random scale and position onto random backgrounds.
+
+    The real cut-outs are small (about 100 x 220 px) next to the backgrounds, so instead of cropping the
+    composite the cut-out is scaled to cover ``cfg.cutout_height`` of the output's height and placed at a
+    random position (sometimes running off the bottom edge, as in half-length portraits); rotation and
+    flips are applied to the cut-out, whose transparent surroundings make borders a non-issue.
+    """
+
+    kind = "cutouts"
+
+    def __init__(self, spec: SourceSpec, reporter: Reporter, backgrounds: BackgroundPool) -> None:
+        super().__init__(spec, reporter)
+        if not self.root.is_dir():
+            raise MatteError("folder not found", self.root)
+        files = {
+            name: path
+            for name, path in list_images(self.root).items()
+            if path.suffix.lower() in RGBA_SUFFIXES
+        }
+        if not files:
+            raise MatteError("no RGBA cut-outs (*.png) in folder", self.root)
+        self.files = files
+        self.names = filter_names(files, spec.include, spec.exclude, self.root)
+        self.backgrounds = backgrounds
+
+    def load(
+        self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
+    ) -> Sample:
+        name = self.names[index]
+        rgb, alpha = read_rgba(self.files[name])
+        rows, cols = np.nonzero(alpha > 0)
+        if rows.size == 0:
+            raise SampleError(self.files[name], "cut-out is fully transparent")
+        window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        rgb, alpha = rgb[window], alpha[window]
+        bg_name, background = self.backgrounds.read_random(rng)
+        if train:
+            height = width = size
+            zoom = TRAIN_BACKGROUND_ZOOM
+        else:
+            height, width = eval_shape(*background.shape[:2], size)
+            zoom = (1.0, 1.0)
+        background = self.backgrounds.fit(background, rng, height, width, zoom, flip=train)
+        image, alpha = paste_cutout(rgb, alpha, background, rng, cfg, augment=train)
+        return Sample(image, alpha, f"{self.prefix}/{name}@{bg_name}")
+
+
+def paste_cutout(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    background: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    *,
+    augment: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Composite a (tightly cropped) cut-out onto ``background``; returns (image, alpha) float32.
+
+    Colour is premultiplied by alpha before any resampling so that the cut-out's transparent pixels
+    (whose colour is arbitrary) never bleed into its edge.
+    """
+    height, width = background.shape[:2]
+    premultiplied = to_float(rgb) * alpha[..., None]
+    if augment and rng.random() < cfg.flip_prob:
+        premultiplied, alpha = premultiplied[:, ::-1], alpha[:, ::-1]
+    cut_h, cut_w = alpha.shape
+    scale = float(rng.uniform(*cfg.cutout_height)) * height / cut_h
+    scale = min(scale, 0.95 * width / cut_w)
+    new_w, new_h = max(1, round(cut_w * scale)), max(1, round(cut_h * scale))
+    premultiplied = resize(np.ascontiguousarray(premultiplied), new_w, new_h, is_alpha=True)
+    alpha = resize(np.ascontiguousarray(alpha), new_w, new_h, is_alpha=True)
+    if augment and cfg.max_rotation > 0 and rng.random() < cfg.rotation_prob:
+        angle = float(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
+        premultiplied, alpha = _rotate_expanded([premultiplied, alpha], angle)
+    cut_h, cut_w = alpha.shape
+    x = int(rng.integers(min(0, width - cut_w), max(0, width - cut_w) + 1))
+    if rng.random() < cfg.cutout_bottom_cut_prob:
+        y = height - cut_h + round(float(rng.uniform(0, cfg.cutout_bottom_cut)) * cut_h)
+    else:
+        y = int(rng.integers(min(0, height - cut_h), max(0, height - cut_h) + 1))
+    alpha_canvas = np.zeros((height, width), np.float32)
+    colour_canvas = np.zeros((height, width, 3), np.float32)
+    top, left = max(y, 0), max(x, 0)
+    bottom, right = min(y + cut_h, height), min(x + cut_w, width)
+    if bottom > top and right > left:
+        source = (slice(top - y, bottom - y), slice(left - x, right - x))
+        alpha_canvas[top:bottom, left:right] = alpha[source]
+        colour_canvas[top:bottom, left:right] = premultiplied[source]
+    image = colour_canvas + (1.0 - alpha_canvas[..., None]) * to_float(background)
+    return np.clip(image, 0.0, 1.0), alpha_canvas
+
+
+def _rotate_expanded(layers: list[np.ndarray], angle: float) -> list[np.ndarray]:
+    """Rotate about the centre onto a canvas large enough to keep every corner (transparent fill)."""
+    height, width = layers[0].shape[:2]
+    cos, sin = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    new_w, new_h = math.ceil(width * cos + height * sin), math.ceil(width * sin + height * cos)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    matrix[:, 2] += (new_w / 2 - width / 2, new_h / 2 - height / 2)
+    return [
+        np.clip(
+            cv2.warpAffine(layer, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0),
+            0.0,
+            1.0,
+        )
+        for layer in layers
+    ]
+
+
+def make_source(spec: SourceSpec, reporter: Reporter) -> Source:
+    """Build the source a spec describes (layout checks happen here, once)."""
+    if not spec.root.is_dir():
+        raise MatteError("data folder not found", spec.root)
+    kind = spec.resolved_kind
+    if kind == "pairs":
+        return PairSource(spec, reporter)
+    folder = spec.backgrounds or next(
+        (spec.root / n for n in BACKGROUND_FOLDERS if (spec.root / n).is_dir()), None
+    )
+    if folder is None:
+        raise MatteError(
+            f'a {kind} source needs backgrounds: set backgrounds = "FOLDER" or add a bg/ folder',
+            spec.root,
+        )
+    pool = BackgroundPool(folder, spec, reporter)
+    if kind == "composition":
+        return CompositionSource(spec, reporter, pool)
+    return CutoutSource(spec, reporter, pool)
