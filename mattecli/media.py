@@ -17,19 +17,17 @@ command line's start-up.
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
-import secrets
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mattecli.atomic import atomic_output, describe_error
 from mattecli.errors import MatteError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
@@ -95,7 +93,7 @@ def read_image(path: str | Path) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow reports truncated and corrupt data this way ("image file is truncated", "broken
         # PNG file", ...); include its words, they tell the user what is wrong with the file.
-        raise MatteError(f"cannot decode image ({_describe(error)})", path) from None
+        raise MatteError(f"cannot decode image ({describe_error(error)})", path) from None
 
 
 def _check_is_nonempty_file(path: Path) -> None:
@@ -105,7 +103,7 @@ def _check_is_nonempty_file(path: Path) -> None:
     except FileNotFoundError:
         raise MatteError("no such file", path) from None
     except OSError as error:
-        raise MatteError(f"cannot read ({_describe(error)})", path) from None
+        raise MatteError(f"cannot read ({describe_error(error)})", path) from None
     if path.is_dir():
         raise MatteError("is a folder, not an image file", path)
     if info.st_size == 0:
@@ -355,78 +353,6 @@ def to_uint16(values: np.ndarray) -> np.ndarray:
     return np.rint(scaled).astype(np.uint16)
 
 
-@contextmanager
-def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; when the block succeeds, move it to ``path``.
-
-    The temporary file is hidden, keeps ``path``'s suffix (encoders choose the format by it) and is
-    removed if the block raises. Missing parent folders are created. Without ``overwrite``, an existing
-    ``path`` is an error, checked before any work is done and again, atomically, at the final move.
-    """
-    path = Path(path)
-    _check_destination(path, overwrite)
-    folder = path.parent
-    temporary = _create_temporary(folder, path)
-    try:
-        yield temporary
-        _move_into_place(temporary, path, overwrite)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _check_destination(path: Path, overwrite: bool) -> None:
-    if path.is_dir():
-        raise MatteError("is a folder; give a file name to write to", path)
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise MatteError("exists (use --overwrite)", path)
-
-
-def _create_temporary(folder: Path, path: Path) -> Path:
-    """Create an empty, hidden, uniquely named file in ``folder`` (normal permissions via umask)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MatteError(f"cannot create output folder ({_describe(error)})", folder) from None
-    stem = path.stem[:100]
-    for _ in range(10):
-        temporary = folder / f".{stem}.{secrets.token_hex(4)}.partial{path.suffix}"
-        try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise MatteError(f"cannot write to this folder ({_describe(error)})", folder) from None
-        os.close(descriptor)
-        return temporary
-    raise MatteError("cannot create a temporary file in this folder", folder)
-
-
-def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
-    """Publish the finished file. Without overwrite, a hard link refuses to replace a file that
-    appeared while we were working; file systems without hard links fall back to check-then-move."""
-    try:
-        if overwrite:
-            os.replace(temporary, path)
-            return
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise MatteError("exists (use --overwrite)", path) from None
-        except OSError as error:
-            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            if path.exists():
-                raise MatteError("exists (use --overwrite)", path) from None
-            os.replace(temporary, path)
-            return
-        temporary.unlink()
-    except MatteError:
-        raise
-    except OSError as error:
-        raise MatteError(f"cannot write ({_describe(error)})", path) from None
-
-
 def write_rgba_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray, overwrite: bool = False) -> Path:
     """Write an 8-bit RGBA cut-out: ``rgb`` H x W x 3 and ``alpha`` H x W (float or uint8).
 
@@ -513,12 +439,5 @@ def _encode_to(path: Path, pixels: np.ndarray, overwrite: bool, quality: int) ->
             with open(temporary, "wb") as stream:
                 stream.write(encoded.tobytes())
         except OSError as error:
-            raise MatteError(f"cannot write ({_describe(error)})", path) from None
+            raise MatteError(f"cannot write ({describe_error(error)})", path) from None
     return path
-
-
-def _describe(error: BaseException) -> str:
-    """The useful words of an exception, on one line."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__

@@ -10,14 +10,13 @@ one-line :class:`~mattecli.errors.MatteError`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from mattecli.atomic import atomic_output
 from mattecli.config import ModelConfig
 from mattecli.errors import MatteError
 
@@ -63,15 +62,8 @@ def save_weights(
         _CONFIG_KEY: model.config.to_json(),
         _PROVENANCE_KEY: json.dumps(provenance or {}, sort_keys=True),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, overwrite=True) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
     return path
 
 

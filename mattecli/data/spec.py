@@ -17,9 +17,7 @@ Backgrounds come from ``backgrounds = "path"`` or a ``bg/`` or ``backgrounds/`` 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mattecli.atomic import write_text
 from mattecli.data.augment import AugmentConfig
 from mattecli.data.reading import IMAGE_SUFFIXES, list_images
 from mattecli.errors import MatteError
@@ -270,14 +269,4 @@ def write_names(path: str | Path, names: Iterable[str], *, overwrite: bool = Fal
     path = Path(path)
     if path.exists() and not overwrite:
         raise MatteError("name list already exists (pass overwrite=True to replace it)", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{name}\n" for name in names)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, "".join(f"{name}\n" for name in names), overwrite=True)

@@ -13,16 +13,15 @@ while saving leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mattecli.atomic import atomic_output, write_text
 from mattecli.errors import MatteError
 
 FORMAT = 1
@@ -80,29 +79,14 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:
     """torch.save to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, overwrite=True) as temporary:
+        torch.save(obj, temporary)
     return path
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Replace a text file atomically (run.toml beside the checkpoints)."""
+    return write_text(path, text, overwrite=True)
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:

@@ -1,0 +1,104 @@
+"""Atomic file output: write to a hidden temporary file beside the destination, then move it into place.
+
+Every file mattecli writes (images, videos, weights, checkpoints, configs) goes through
+:func:`atomic_output`, so an interrupted run never leaves a half-written file under the final name, and an
+existing file is never replaced unless the caller asked for it. Only the standard library is used, so
+anything may import this module cheaply.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mattecli.errors import MatteError
+
+
+@contextmanager
+def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; when the block succeeds, move it to ``path``.
+
+    The temporary file is hidden, keeps ``path``'s suffix (encoders choose the format by it) and is
+    removed if the block raises. Missing parent folders are created. Without ``overwrite``, an existing
+    ``path`` is an error, checked before any work is done and again, atomically, at the final move.
+    """
+    path = Path(path)
+    _check_destination(path, overwrite)
+    folder = path.parent
+    temporary = _create_temporary(folder, path)
+    try:
+        yield temporary
+        _move_into_place(temporary, path, overwrite)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _check_destination(path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise MatteError("is a folder; give a file name to write to", path)
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise MatteError("exists (use --overwrite)", path)
+
+
+def _create_temporary(folder: Path, path: Path) -> Path:
+    """Create an empty, hidden, uniquely named file in ``folder`` (normal permissions via umask)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MatteError(f"cannot create output folder ({describe_error(error)})", folder) from None
+    stem = path.stem[:100]
+    for _ in range(10):
+        temporary = folder / f".{stem}.{secrets.token_hex(4)}.partial{path.suffix}"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise MatteError(f"cannot write to this folder ({describe_error(error)})", folder) from None
+        os.close(descriptor)
+        return temporary
+    raise MatteError("cannot create a temporary file in this folder", folder)
+
+
+def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Publish the finished file. Without overwrite, a hard link refuses to replace a file that
+    appeared while we were working; file systems without hard links fall back to check-then-move."""
+    try:
+        if overwrite:
+            os.replace(temporary, path)
+            return
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise MatteError("exists (use --overwrite)", path) from None
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            if path.exists():
+                raise MatteError("exists (use --overwrite)", path) from None
+            os.replace(temporary, path)
+            return
+        temporary.unlink()
+    except MatteError:
+        raise
+    except OSError as error:
+        raise MatteError(f"cannot write ({describe_error(error)})", path) from None
+
+
+def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
+    """Write a text file atomically (UTF-8)."""
+    with atomic_output(path, overwrite=overwrite) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def describe_error(error: BaseException) -> str:
+    """The useful words of an exception, on one line."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
