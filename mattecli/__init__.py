@@ -18,6 +18,7 @@ _LAZY = {
     "LateFusionNet": "mattecli.models",
     "ModelConfig": "mattecli.config",
     "MatteError": "mattecli.errors",
+    "matte_video": "mattecli.video",
 }
 
 

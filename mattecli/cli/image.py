@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import cli_errors, console, is_interactive
+from mattecli.cli.common import cli_errors, console, is_interactive, load_matter, prefer_sleeping_threads
 
 
 def image_command(
@@ -35,11 +35,18 @@ def image_command(
         "--max-size",
         help="Long side the network sees (multiple of 32; default: the model's).",
     ),
+    refine: bool | None = typer.Option(
+        None,
+        "--refine/--no-refine",
+        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
+        show_default=False,
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Cut people and objects out of photos: writes RGBA PNGs, composites or mattes."""
     with cli_errors():
+        prefer_sleeping_threads()
         from mattecli.image_pipeline import OutputOptions, plan_jobs
 
         options = OutputOptions(
@@ -57,23 +64,9 @@ def image_command(
             if not Path(bg).is_file():
                 parse_color(bg)  # fail before loading the model
         jobs = plan_jobs(inputs, output, options)
-        matter = _load_matter(model, device, max_size, quiet)
+        matter = load_matter(model, device, max_size, quiet, refine)
         summary = _run(matter, jobs, options, quiet)
     _report(summary, quiet, single=len(jobs) == 1)
-
-
-def _load_matter(model: str, device: str, max_size: int | None, quiet: bool):
-    from mattecli.device import describe
-    from mattecli.inference import Matter
-
-    matter = Matter(model=model, device=device, max_size=max_size)
-    if not quiet:
-        precision = "fp16" if matter.half else "fp32"
-        console.print(
-            f"model [bold]{matter.model_name}[/] ({matter.config.name}, {matter.max_size} px) "
-            f"on {describe(matter.device)}, {precision}"
-        )
-    return matter
 
 
 def _run(matter, jobs, options, quiet: bool):

@@ -1,0 +1,106 @@
+"""``matte video``: a clip in, a matted clip out (ProRes 4444 with alpha, VP9 with alpha, PNG frames,
+a composite over a new background, or the matte alone), streaming, with the original audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mattecli.cli.common import cli_errors, console, is_interactive, load_matter, prefer_sleeping_threads
+
+#: What was written, by codec: (without a background, with one).
+_WRITTEN = {
+    "prores": ("ProRes 4444 with alpha", "ProRes 422 HQ composite"),
+    "vp9": ("VP9 with alpha", "VP9 composite"),
+    "png": ("RGBA PNG frames", "RGB PNG frames (composite)"),
+    "h264": ("H.264", "H.264 composite"),
+    "matte": ("grayscale matte", "grayscale matte"),
+}
+
+
+def video_command(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Video file to matte."),
+    output: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Output file (.mov, .webm, .mp4, .mkv) or folder for PNG frames "
+        "(default: INPUT.matte.mov, or INPUT.matte.mp4 with --bg).",
+    ),
+    bg: str | None = typer.Option(
+        None, "--bg", help="Composite over a colour (name or #hex), an image, or a video (looped)."
+    ),
+    codec: str | None = typer.Option(
+        None,
+        "--codec",
+        help="prores (4444 + alpha), vp9 (+ alpha), png (frames), h264 (composite) or matte "
+        "(grayscale matte alone); default: from the output's extension.",
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", help="Frames per model call."),
+    start: str | None = typer.Option(None, "--start", help="Start at this time (seconds or mm:ss.ms)."),
+    end: str | None = typer.Option(None, "--end", help="Stop at this time (seconds or mm:ss.ms)."),
+    temporal: float = typer.Option(
+        0.5,  # mattecli.video.pipeline.DEFAULT_TEMPORAL (not imported here: keeps --help fast)
+        "--temporal",
+        help="Smooth the matte over time where the picture is still (0 = off, up to 0.9).",
+    ),
+    decontaminate: bool = typer.Option(
+        True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
+    ),
+    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    max_size: int | None = typer.Option(
+        None, "--max-size", help="Long side the network sees (multiple of 32; default: the model's)."
+    ),
+    refine: bool | None = typer.Option(
+        None,
+        "--refine/--no-refine",
+        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
+        show_default=False,
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+) -> None:
+    """Matte a video: ProRes 4444 with alpha by default, or a composite with --bg; audio is kept."""
+    with cli_errors():
+        prefer_sleeping_threads()
+        from mattecli.errors import MatteError
+        from mattecli.video import as_frame_fn, plan_video, run_plan
+
+        if not 0.0 <= temporal <= 0.9:
+            raise MatteError(f"--temporal must be between 0 and 0.9, got {temporal:g}")
+        if batch_size < 1:
+            raise MatteError(f"--batch-size must be at least 1, got {batch_size}")
+        plan = plan_video(input_path, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
+        matter = load_matter(model, device, max_size, quiet, refine)
+        report = run_plan(
+            plan,
+            as_frame_fn(matter, decontaminate),
+            batch_size=batch_size,
+            temporal=temporal,
+            progress=not quiet and is_interactive(),
+        )
+    if not quiet:
+        _summary(report, bg is not None)
+
+
+def _summary(report, composite: bool) -> None:
+    from rich.markup import escape
+
+    kind = _WRITTEN[report.codec][composite]
+    audio = ", audio kept" if report.audio else ""
+    fps = f"{float(report.frame_rate):.3f}".rstrip("0").rstrip(".")
+    console.print(
+        f"wrote [bold]{escape(str(report.output))}[/]: {report.frames} frames {report.width}x{report.height} at "
+        f"{fps} fps ({report.duration:.2f} s), {kind}{audio}; "
+        f"{report.frames_per_second:.1f} frames/s",
+        soft_wrap=True,
+    )
+    flicker = report.flicker
+    if flicker.still_pixels:
+        console.print(
+            f"still-edge flicker {flicker.raw:.4f} -> {flicker.smoothed:.4f} "
+            f"(mean alpha change per frame where the picture is still)",
+            soft_wrap=True,
+        )
