@@ -87,8 +87,13 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=float, default=[1, 4, 12])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=float, default=50.0, help="megapixels of the memory test (0: skip)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.child:
         peak_memory_child(args.model, args.child)
         return
@@ -112,6 +117,7 @@ def main() -> None:
         )
     if args.big:
         cmd = [sys.executable, __file__, "--model", args.model, "--child", str(args.big)]
+        cmd += ["--threads", str(args.threads)] if args.threads else []
         out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         print(
             f"{args.big:.0f} MP peak resident memory: {out['peak_mb']:.0f} MB ({out['seconds']:.1f} s incl. read and write)"

@@ -72,18 +72,26 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["paper", "lite"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.one:
         print(json.dumps(measure_one(args.one[0], int(args.one[1]), args.repeats)))
         return
+    import torch
+
     peak = matmul_peak_gflops()
-    print(f"float32 matmul peak (2048^3, best of 10): {peak:.1f} GFLOP/s")
+    print(f"float32 matmul peak (2048^3, best of 10, {torch.get_num_threads()} threads): {peak:.1f} GFLOP/s")
     header = "config  size  time/img  GFLOPs  GFLOP/s  %peak  peak RSS"
     print(header)
     for config in args.configs:
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--one", config, str(size), "--repeats", str(args.repeats)]
+            cmd += ["--threads", str(args.threads)] if args.threads else []
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             print(
                 f"{config:6s} {size:5d}  {r['median_s']:7.3f}s  {r['gflops']:6.1f}  "
