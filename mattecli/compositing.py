@@ -6,6 +6,7 @@ All images here are float32 H x W x 3 in [0, 1] (alpha H x W or H x W x 1) until
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -100,10 +101,20 @@ def resolve_background(spec: str, size: tuple[int, int]) -> np.ndarray:
         return np.broadcast_to(np.asarray(colour, np.float32), (height, width, 3)).copy()
     path = Path(spec).expanduser()
     if path.is_file():
-        return cover_resize(read_image(path).rgb, (height, width))
+        return cover_resize(_read_background(path.resolve(), path.stat().st_mtime_ns), (height, width))
     if path.suffix.lower() in IMAGE_SUFFIXES or os.sep in spec or "/" in spec:
         raise MatteError("no such background image", path)
     raise MatteError(f"not a background: use {_ACCEPTED}", spec)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_background(path: Path, mtime_ns: int) -> np.ndarray:
+    """Decode a background image once per batch (keyed by path and modification time), not once per
+    photo: 2,000 product shots over one backdrop would otherwise decode it 2,000 times."""
+    del mtime_ns  # part of the cache key only
+    image = read_image(path).rgb
+    image.setflags(write=False)
+    return image
 
 
 def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -121,7 +132,7 @@ def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         image = cv2.resize(image, (scaled_width, scaled_height), interpolation=interpolation)
     top = (scaled_height - height) // 2
     left = (scaled_width - width) // 2
-    return np.ascontiguousarray(image[top : top + height, left : left + width], dtype=np.float32)
+    return np.array(image[top : top + height, left : left + width], dtype=np.float32)  # a writable copy
 
 
 def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
