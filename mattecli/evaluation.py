@@ -208,7 +208,7 @@ def iter_eval_samples(data: str | Path, size: int, seed: int = 0) -> Iterator[Ev
                 if alpha.shape != rgb.shape[:2] or (trimap is not None and trimap.shape != alpha.shape):
                     reporter.warn(alpha_path, "matte, image or trimap sizes differ")
                     continue
-                yield EvalSample(f"{source.label}/{name}", rgb, alpha, _trimap_uint8(trimap))
+                yield EvalSample(f"{source.prefix}/{name}", rgb, alpha, _trimap_uint8(trimap))
         else:
             single = DataSpec(sources=(source_spec,), augment=spec.augment, path=spec.path)
             dataset = build_dataset(single, size=size, train=False, seed=seed)
