@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The exact commands that trained the bundled default model (weights/lite.safetensors), run from the
+# repository root on the 2-core development CPU. See ../README.md for the data, the steps and the metrics.
+#
+# The segmentation run was started with --steps 4000 --threads 2, stopped at step 102 and resumed with
+# `matte train --resume runs/seg --threads 1` (two threads spin-waited on the shared CPU), after which
+# train_backgrounds_exclude.txt gained the 21 backgrounds that show people (steps 0-102 still saw them), and
+# stopped again at step 777 to set its length: `matte train --resume runs/seg --threads 1 --steps 1764`.
+# The cyclic learning rate depends on the step only, so the command below describes every step after 102.
+set -euo pipefail
+export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep instead of spinning (2 shared cores)
+
+# 1. segmentation: encoder (ImageNet EfficientNet-Lite0) + both decoders
+matte train weights/recipe/train.toml --stage seg --out runs/seg --steps 1764 --batch-size 4 --size 320 \
+  --workers 1 --threads 1 --optimizer adamw --lr-min 1e-4 --lr-max 1e-3 \
+  --val weights/recipe/val_people.toml --val-every 300 --ckpt-every 100 --log-every 20
+
+# 2. fusion: the fusion network alone, encoder and decoders frozen
+matte train weights/recipe/train.toml --stage fusion --init runs/seg --out runs/fusion --steps 294 \
+  --batch-size 4 --size 320 --workers 1 --threads 1 --optimizer adamw --lr-min 1e-4 --lr-max 1e-3 \
+  --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 147 --ckpt-every 50 --log-every 20
+
+# 3. joint: everything, all BN statistics frozen
+matte train weights/recipe/train.toml --stage joint --init runs/fusion --out runs/joint --steps 294 \
+  --batch-size 4 --size 320 --workers 1 --threads 1 --optimizer adamw --lr-min 1e-5 --lr-max 1e-4 \
+  --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 147 --ckpt-every 50 --log-every 20
+
+matte export runs/joint -o weights/lite.safetensors --overwrite
+weights/recipe/evaluate.sh weights/lite.safetensors runs/eval
