@@ -17,12 +17,12 @@ matte train weights/recipe/train.toml --stage seg --out runs/seg --steps 1764 --
 
 # 2. fusion: the fusion network alone, encoder and decoders frozen
 matte train weights/recipe/train.toml --stage fusion --init runs/seg --out runs/fusion --steps 294 \
-  --batch-size 4 --size 320 --workers 1 --threads 1 --optimizer adamw --lr-min 1e-4 --lr-max 1e-3 \
+  --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 1e-4 --lr-max 1e-3 \
   --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 147 --ckpt-every 50 --log-every 20
 
 # 3. joint: everything, all BN statistics frozen
 matte train weights/recipe/train.toml --stage joint --init runs/fusion --out runs/joint --steps 294 \
-  --batch-size 4 --size 320 --workers 1 --threads 1 --optimizer adamw --lr-min 1e-5 --lr-max 1e-4 \
+  --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 1e-5 --lr-max 1e-4 \
   --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 147 --ckpt-every 50 --log-every 20
 
 matte export runs/joint -o weights/lite.safetensors --overwrite
