@@ -36,10 +36,10 @@ def make_photo(megapixels: float) -> np.ndarray:
     return cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def load_matter(model: str):
+def load_matter(model: str, refine: bool | None = None):
     from mattecli.inference import Matter
 
-    return Matter(model=model, device="cpu")
+    return Matter(model=model, device="cpu", refine=refine)
 
 
 def time_pipeline(matter, image: np.ndarray, repeats: int) -> dict:
@@ -63,8 +63,8 @@ def time_pipeline(matter, image: np.ndarray, repeats: int) -> dict:
     return {"alpha_s": med(alpha_s), "decontaminate_s": med(fg_s), "total_s": med(total_s)}
 
 
-def peak_memory_child(model: str, megapixels: float) -> None:
-    matter = load_matter(model)
+def peak_memory_child(model: str, megapixels: float, refine: bool | None) -> None:
+    matter = load_matter(model, refine)
     image = make_photo(megapixels)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=float, default=50.0, help="megapixels of the memory test (0: skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--no-refine", action="store_true", help="skip full-resolution refinement")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -95,11 +96,11 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.child:
-        peak_memory_child(args.model, args.child)
+        peak_memory_child(args.model, args.child, False if args.no_refine else None)
         return
     import torch
 
-    matter = load_matter(args.model)
+    matter = load_matter(args.model, False if args.no_refine else None)
     print(
         f"model {matter.model_name} ({matter.config.name}), working size {matter.max_size}, {torch.get_num_threads()} threads"
     )
@@ -118,6 +119,7 @@ def main() -> None:
     if args.big:
         cmd = [sys.executable, __file__, "--model", args.model, "--child", str(args.big)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
+        cmd += ["--no-refine"] if args.no_refine else []
         out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         print(
             f"{args.big:.0f} MP peak resident memory: {out['peak_mb']:.0f} MB ({out['seconds']:.1f} s incl. read and write)"
