@@ -32,6 +32,10 @@ def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     temporary = _create_temporary(folder, path)
     try:
         yield temporary
+        if temporary.is_file():
+            # Writers that replace the file themselves (safetensors does) leave it 0600; give the result the
+            # permissions any new file of the user gets.
+            os.chmod(temporary, 0o666 & ~_umask())
         _move_into_place(temporary, path, overwrite)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -88,6 +92,12 @@ def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
         raise
     except OSError as error:
         raise MatteError(f"cannot write ({describe_error(error)})", path) from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:

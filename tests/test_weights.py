@@ -113,3 +113,14 @@ def test_nan_weights_are_refused(tmp_path: Path) -> None:
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MatteError, match="not found"):
         load_weights(tmp_path / "nope.safetensors")
+
+
+def test_written_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_weights(make_tiny_net(), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
