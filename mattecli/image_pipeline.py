@@ -158,8 +158,6 @@ def process_image(matter, job: ImageJob, options: OutputOptions) -> None:
 
     try:
         result = matter.matte(job.source, decontaminate=options.decontaminate)
-    except MatteError:
-        raise
     except (ValueError, RuntimeError, MemoryError) as exc:
         reason = " ".join(str(exc).split())[:160]
         raise MatteError(f"could not process image ({reason})", job.source) from None
