@@ -67,6 +67,9 @@ def test_eval_without_trimaps_scores_the_whole_image(tmp_path: Path, weights: Pa
     assert result.exit_code == 0, result.output
     assert "over the whole image" in result.output
     rows = read_csv(out / "per_image.csv")
+    # --quiet still prints the numbers, on one line per region.
+    mean_iou = np.mean([float(r["iou"]) for r in rows])
+    assert "whole: sad " in result.output and f"iou {mean_iou:.3f}" in result.output
     assert [r["name"] for r in rows] == [f"data/{n}" for n in NAMES]
     assert {r["region"] for r in rows} == {"whole"}
     assert all((r["height"], r["width"]) == ("72", "80") for r in rows)

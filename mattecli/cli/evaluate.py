@@ -65,6 +65,14 @@ def _progress_printer():
     return show
 
 
+_METRICS = ("sad", "mse", "grad", "conn", "iou")
+_DECIMALS = {"mse": 4, "iou": 3}
+
+
+def _format(metric: str, value: float) -> str:
+    return f"{value:.{_DECIMALS.get(metric, 2)}f}"
+
+
 def _print_summary(summary: dict, quiet: bool) -> None:
     """The results go to stdout (progress and errors go to stderr)."""
     from rich.console import Console
@@ -79,9 +87,11 @@ def _print_summary(summary: dict, quiet: bool) -> None:
         f"{summary['count']} images, model {summary['model']} ({summary['model_config']}, "
         f"{summary['max_size']} px); metrics {_REGION_TEXT[region]}"
     )
-    if quiet:
-        return
     groups = summary.get("by_region") or {region: summary}
+    if quiet:
+        for name, values in groups.items():
+            stdout.print(f"{name}: " + "  ".join(f"{key} {_format(key, values[key])}" for key in _METRICS))
+        return
     table = Table(title_justify="left")
     for column in ("region", "images", "SAD", "MSE", "Grad", "Conn", "IoU"):
         table.add_column(column, justify="right" if column != "region" else "left")
@@ -89,10 +99,6 @@ def _print_summary(summary: dict, quiet: bool) -> None:
         table.add_row(
             name,
             str(values["count"]),
-            f"{values['sad']:.2f}",
-            f"{values['mse']:.4f}",
-            f"{values['grad']:.2f}",
-            f"{values['conn']:.2f}",
-            f"{values['iou']:.3f}",
+            *(_format(key, values[key]) for key in _METRICS),
         )
     stdout.print(table)
