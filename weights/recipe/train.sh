@@ -2,7 +2,7 @@
 # The exact commands that trained the bundled default model (weights/lite.safetensors), run from the
 # repository root on the 2-core development CPU. See ../README.md for the data, the steps and the metrics.
 #
-# The segmentation run was started with --steps 4000 --threads 2, stopped at step 102 and resumed with
+# Round 1's segmentation run (runs/seg) was started with --steps 4000 --threads 2, stopped at step 102 and resumed with
 # `matte train --resume runs/seg --threads 1` (two threads spin-waited on the shared CPU), after which
 # train_backgrounds_exclude.txt gained the 21 backgrounds that show people (steps 0-102 still saw them), and
 # stopped again at step 777 to set its length: `matte train --resume runs/seg --threads 1 --steps 1764`.
@@ -25,5 +25,24 @@ matte train weights/recipe/train.toml --stage joint --init runs/fusion --out run
   --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 1e-5 --lr-max 1e-4 \
   --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 147 --ckpt-every 50 --log-every 20
 
-matte export runs/joint -o weights/lite.safetensors --overwrite
+# Round 1 ends here. Its export was the first shipped model (commit 49ae684); round 2 starts from it.
+matte export runs/joint -o runs/round1.safetensors
+
+# Round 2 (a later session): the three stages again, from round 1's weights, with lower learning rates.
+# 4. segmentation again: AdamW restarts its moment estimates; 4 cycles of 588 steps, ending at a low point
+matte train weights/recipe/train.toml --stage seg --init runs/round1.safetensors --out runs/seg2 --steps 2352 \
+  --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 5e-5 --lr-max 5e-4 \
+  --val weights/recipe/val_people.toml --val-every 588 --ckpt-every 100 --log-every 20
+
+# 5. fusion again, on the new branches
+matte train weights/recipe/train.toml --stage fusion --init runs/seg2 --out runs/fusion2 --steps 294 \
+  --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 1e-4 --lr-max 1e-3 \
+  --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 294 --ckpt-every 100 --log-every 20
+
+# 6. joint, longer and at twice round 1's rates
+matte train weights/recipe/train.toml --stage joint --init runs/fusion2 --out runs/joint2 --steps 1176 \
+  --batch-size 4 --size 320 --workers 1 --threads 2 --optimizer adamw --lr-min 2e-5 --lr-max 2e-4 \
+  --half-cycle-epochs 1 --val weights/recipe/val_people.toml --val-every 294 --ckpt-every 100 --log-every 20
+
+matte export runs/joint2 -o weights/lite.safetensors --overwrite
 weights/recipe/evaluate.sh weights/lite.safetensors runs/eval
