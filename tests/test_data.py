@@ -31,6 +31,7 @@ from mattecli.data import (
     write_names,
 )
 from mattecli.data.augment import photometric, transition_mask
+from mattecli.data.sources import paste_cutout
 from mattecli.errors import MatteError
 
 GEOMETRY = AugmentConfig().geometric_only()
@@ -159,6 +160,43 @@ def test_cutouts_are_placed_at_a_readable_scale(tmp_path):
     assert float(evaluation[0]["alpha"].max()) > 0.9
 
 
+def test_cutout_groups_paste_several_figures_over_each_other(tmp_path):
+    folder = make_cutouts(tmp_path / "cut", count=4)
+    make_backgrounds(folder / "bg", [(0, 0, 0)] * 2)
+    cfg = GEOMETRY.replace(rotation_prob=0.0, cutout_bottom_cut_prob=0.0, cutout_height=(0.5, 0.6))
+    single = items(build_dataset(folder, size=64, train=True, epoch_length=16, augment=cfg))
+    groups = items(
+        build_dataset(folder, size=64, train=True, epoch_length=16, augment=cfg.replace(cutout_count=(3, 3)))
+    )
+    for item in groups:
+        assert_valid(item, 64, 64)
+        assert "+2@" in item["name"]
+        # White figures over black: the composite's colour is the group's alpha wherever they overlap.
+        assert float((item["image"] - item["alpha"]).abs().max()) < 0.03
+    coverage = [float(np.mean([float(i["alpha"].mean()) for i in batch])) for batch in (single, groups)]
+    assert coverage[1] > 1.8 * coverage[0]  # three figures of the same size cover about 2-3x one
+    assert all("+" not in item["name"] for item in single)
+    # Eval composites stay single figures: the validation protocol does not change.
+    evaluation = build_dataset(folder, size=64, train=False, augment=cfg.replace(cutout_count=(3, 3)))
+    assert "+" not in evaluation[0]["name"]
+
+
+def test_paste_cutout_composites_with_the_over_operator():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:40, 0:24].astype(np.float32)
+    alpha = np.clip(1.5 - np.hypot((yy - 20) / 18, (xx - 12) / 10) * 1.5, 0, 1).astype(np.float32)
+    white = np.full((40, 24, 3), 255, np.uint8)
+    below_colour, below_coverage = np.float32(0.2), np.float32(0.5)
+    image = np.full((48, 48, 3), below_colour, np.float32)
+    coverage = np.full((48, 48), below_coverage, np.float32)
+    cfg = GEOMETRY.replace(rotation_prob=0.0, cutout_bottom_cut_prob=0.0)
+    out_image, out_coverage = paste_cutout(white, alpha, image, coverage, rng, cfg, augment=False)
+    pasted = (out_image[..., 0] - below_colour) / (1 - below_colour)  # I = a * 1 + (1 - a) * 0.2
+    assert float(pasted.max()) > 0.99 and float(pasted.min()) < 0.01
+    expected = pasted + (1 - pasted) * below_coverage
+    assert np.allclose(out_coverage, expected, atol=1e-5)
+
+
 def test_eval_is_deterministic_and_reports_trimaps(tmp_path):
     root = make_pairs(tmp_path / "bench", [(40, 64), (64, 40)])
     for name in ("p0", "p1"):
@@ -226,6 +264,11 @@ def test_augment_config_rejects_bad_values():
         AugmentConfig(flip_prob=2.0)
     with pytest.raises(ValueError):
         AugmentConfig.from_dict({"crop_fraction": [0.5]})
+    with pytest.raises(ValueError):
+        AugmentConfig(cutout_count=(0, 2))
+    with pytest.raises(ValueError):
+        AugmentConfig(cutout_count=(3, 2))
+    assert AugmentConfig.from_dict({"cutout_count": [1, 3]}).cutout_count == (1, 3)
 
 
 # ---------------------------------------------------------------- specs, mixtures, name lists

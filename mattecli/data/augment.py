@@ -25,7 +25,8 @@ import numpy as np
 TRANSITION_LOW = 0.05
 TRANSITION_HIGH = 0.95
 
-_RANGE_FIELDS = ("noise_sigma", "blur_sigma", "jpeg_quality", "cutout_height")
+_RANGE_FIELDS = ("noise_sigma", "blur_sigma", "jpeg_quality", "cutout_height", "cutout_count")
+_INT_RANGE_FIELDS = ("jpeg_quality", "cutout_count")
 _PROB_FIELDS = (
     "transition_crop_prob",
     "rotation_prob",
@@ -57,6 +58,9 @@ class AugmentConfig:
         cutout_height: Height of a pasted cut-out as a fraction of the crop's height.
         cutout_bottom_cut_prob, cutout_bottom_cut: Probability that a cut-out runs off the bottom edge
             (as in half-length portraits) and the largest fraction of its height that is cut.
+        cutout_count: How many cut-outs one training composite holds, drawn from ``[low, high]``. Above
+            1, random other cut-outs of the same source are pasted in front of the first, so the model
+            sees groups and people overlapping (its worst case when trained on single figures only).
     """
 
     crop_fractions: tuple[float, ...] = (0.5, 0.75, 1.0)
@@ -79,6 +83,7 @@ class AugmentConfig:
     cutout_height: tuple[float, float] = (0.3, 0.9)
     cutout_bottom_cut_prob: float = 0.3
     cutout_bottom_cut: float = 0.25
+    cutout_count: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
         fractions = tuple(float(f) for f in self.crop_fractions)
@@ -89,7 +94,7 @@ class AugmentConfig:
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"{name} must be [low, high] with 0 <= low <= high")
-            cast = int if name == "jpeg_quality" else float
+            cast = int if name in _INT_RANGE_FIELDS else float
             object.__setattr__(self, name, (cast(low), cast(high)))
         for name in _PROB_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -98,6 +103,8 @@ class AugmentConfig:
             raise ValueError("max_upscale must be >= 1 and max_rotation in [0, 45)")
         if self.jpeg_quality[1] > 100 or not 0 < self.cutout_height[1] <= 1.0:
             raise ValueError("jpeg_quality must be within 0..100 and cutout_height within (0, 1]")
+        if self.cutout_count[0] < 1:
+            raise ValueError("cutout_count must be [low, high] with 1 <= low <= high")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AugmentConfig:

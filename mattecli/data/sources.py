@@ -303,13 +303,11 @@ class CutoutSource(Source):
     def load(
         self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
     ) -> Sample:
-        name = self.names[index]
-        rgb, alpha = read_rgba(self.files[name])
-        rows, cols = np.nonzero(alpha > 0)
-        if rows.size == 0:
-            raise SampleError(self.files[name], "cut-out is fully transparent")
-        window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-        rgb, alpha = rgb[window], alpha[window]
+        names = [self.names[index]]
+        if train and cfg.cutout_count[1] > 1:
+            extra = int(rng.integers(cfg.cutout_count[0], cfg.cutout_count[1] + 1)) - 1
+            names += [self.names[int(i)] for i in rng.integers(len(self.names), size=extra)]
+        cutouts = [self._read_cropped(name) for name in names]
         bg_name, background = self.backgrounds.read_random(rng)
         if train:
             height = width = size
@@ -318,25 +316,40 @@ class CutoutSource(Source):
             height, width = eval_shape(*background.shape[:2], size)
             zoom = (1.0, 1.0)
         background = self.backgrounds.fit(background, rng, height, width, zoom, flip=train)
-        image, alpha = paste_cutout(rgb, alpha, background, rng, cfg, augment=train)
-        return Sample(image, alpha, f"{self.prefix}/{name}@{bg_name}")
+        image, coverage = to_float(background), np.zeros((height, width), np.float32)
+        for rgb, alpha in cutouts:  # back to front: each later cut-out stands in front of the others
+            image, coverage = paste_cutout(rgb, alpha, image, coverage, rng, cfg, augment=train)
+        group = f"+{len(names) - 1}" if len(names) > 1 else ""
+        return Sample(image, coverage, f"{self.prefix}/{names[0]}{group}@{bg_name}")
+
+    def _read_cropped(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(colour, alpha) of a cut-out, cropped to the bounding box of its visible pixels."""
+        rgb, alpha = read_rgba(self.files[name])
+        rows, cols = np.nonzero(alpha > 0)
+        if rows.size == 0:
+            raise SampleError(self.files[name], "cut-out is fully transparent")
+        window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        return rgb[window], alpha[window]
 
 
 def paste_cutout(
     rgb: np.ndarray,
     alpha: np.ndarray,
-    background: np.ndarray,
+    image: np.ndarray,
+    coverage: np.ndarray,
     rng: np.random.Generator,
     cfg: AugmentConfig,
     *,
     augment: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Composite a (tightly cropped) cut-out onto ``background``; returns (image, alpha) float32.
+    """Composite a (tightly cropped) cut-out over ``image``; returns the new (image, coverage), float32.
 
-    Colour is premultiplied by alpha before any resampling so that the cut-out's transparent pixels
-    (whose colour is arbitrary) never bleed into its edge.
+    ``coverage`` is the alpha of everything pasted so far (zeros over a bare background): the "over"
+    operator gives the group's alpha ``a + (1 - a) * coverage``. Colour is premultiplied by alpha before
+    any resampling so that the cut-out's transparent pixels (whose colour is arbitrary) never bleed into
+    its edge.
     """
-    height, width = background.shape[:2]
+    height, width = image.shape[:2]
     premultiplied = to_float(rgb) * alpha[..., None]
     if augment and rng.random() < cfg.flip_prob:
         premultiplied, alpha = premultiplied[:, ::-1], alpha[:, ::-1]
@@ -363,8 +376,9 @@ def paste_cutout(
         source = (slice(top - y, bottom - y), slice(left - x, right - x))
         alpha_canvas[top:bottom, left:right] = alpha[source]
         colour_canvas[top:bottom, left:right] = premultiplied[source]
-    image = colour_canvas + (1.0 - alpha_canvas[..., None]) * to_float(background)
-    return np.clip(image, 0.0, 1.0), alpha_canvas
+    image = colour_canvas + (1.0 - alpha_canvas[..., None]) * image
+    coverage = alpha_canvas + (1.0 - alpha_canvas) * coverage
+    return np.clip(image, 0.0, 1.0), coverage
 
 
 def _rotate_expanded(layers: list[np.ndarray], angle: float) -> list[np.ndarray]:
