@@ -280,7 +280,8 @@ class CutoutSource(Source):
     The real cut-outs are small (about 100 x 220 px) next to the backgrounds, so instead of cropping the
     composite the cut-out is scaled to cover ``cfg.cutout_height`` of the output's height and placed at a
     random position (sometimes running off the bottom edge, as in half-length portraits); rotation and
-    flips are applied to the cut-out, whose transparent surroundings make borders a non-issue.
+    flips are applied to the cut-out, whose transparent surroundings make borders a non-issue. With
+    ``cfg.cutout_count`` above one, a training composite is a group: more cut-outs pasted back to front.
     """
 
     kind = "cutouts"
