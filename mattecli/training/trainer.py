@@ -208,6 +208,9 @@ class Trainer:
         self.init_provenance: dict[str, Any] | None = None
         if config.threads:
             torch.set_num_threads(config.threads)
+        if self.device.type == "cuda":
+            # Training crops all have one size, so cuDNN's per-shape algorithm search pays for itself.
+            torch.backends.cudnn.benchmark = True
 
         if config.resume:
             self.resume_state, resume_path = ckpt.load_checkpoint(config.resume)
