@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_net
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
@@ -28,7 +30,7 @@ from mattecli.training.checkpoint import list_checkpoints, load_checkpoint
 from mattecli.training.logging import read_metrics
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import configure_stage, set_stage_mode
-from mattecli.weights import load_weights
+from mattecli.weights import load_weights, save_weights
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)
 REPO = Path(__file__).resolve().parents[1]
@@ -365,6 +367,56 @@ def test_export_gives_the_checkpoints_alpha(work: Path, seg_run, tmp_path: Path)
     assert again.exit_code == 1 and "exists" in again.output
     half = CliRunner().invoke(app, ["export", str(seg_run.run_dir), "-o", str(out), "--half", "--overwrite"])
     assert half.exit_code == 0 and out.stat().st_size < seg_run.weights.stat().st_size * 0.6
+
+
+def test_average_is_the_weighted_mean_of_the_files(tmp_path: Path) -> None:
+    first = save_weights(make_tiny_net(seed=1), tmp_path / "a.safetensors", {"run": "a"})
+    second = save_weights(make_tiny_net(seed=2), tmp_path / "b.safetensors", {"run": "b"})
+    out = tmp_path / "soup.safetensors"
+    args = ["average", str(first), str(second), "-o", str(out), "--mix", "1", "--mix", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    a, b, soup = (load_file(str(p)) for p in (first, second, out))  # the tensors the files hold
+    for key, value in soup.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.25 * a[key] + 0.75 * b[key], atol=1e-6), key
+        else:
+            assert torch.equal(value, a[key]), key
+    moved = [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k])]
+    assert moved and not torch.equal(soup[moved[0]], a[moved[0]])
+    sources = load_weights(out).provenance["average_of"]
+    assert [(s["file"], s["weight"], s["provenance"]["run"]) for s in sources] == [
+        ("a.safetensors", 0.25, "a"),
+        ("b.safetensors", 0.75, "b"),
+    ]
+    # Equal weights by default, and the output may replace one of its sources.
+    again = CliRunner().invoke(app, ["average", str(first), str(second), "-o", str(first), "--overwrite"])
+    assert again.exit_code == 0, again.output
+    key = moved[0]
+    assert torch.allclose(load_file(str(first))[key], 0.5 * a[key] + 0.5 * b[key], atol=1e-6)
+
+
+def test_average_refuses_what_it_cannot_mix(tmp_path: Path) -> None:
+    tiny = save_weights(make_tiny_net(seed=1), tmp_path / "tiny.safetensors")
+    wider_net = LateFusionNet(TINY.replace(name="wider", decoder_channels=16))
+    wider = save_weights(wider_net, tmp_path / "wider.safetensors")
+    out = tmp_path / "out.safetensors"
+    cases = [
+        ([str(tiny)], "at least two"),
+        ([str(tiny), str(wider)], "'wider' model"),
+        ([str(tiny), str(tiny), "--mix", "1"], "one weight per file"),
+        ([str(tiny), str(tiny), "--mix", "1", "--mix", "0"], "must be positive"),
+        ([str(tiny), str(tmp_path / "missing.pt")], "missing.pt"),
+        ([str(tiny), str(tiny), "-o", str(tiny)], "exists"),
+    ]
+    for args, message in cases:
+        if "-o" not in args:
+            args = [*args, "-o", str(out)]
+        result = CliRunner().invoke(app, ["average", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists()
 
 
 def test_config_file_with_flag_overrides_is_saved_beside_the_run(work: Path, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ COMMANDS = (
     ("train", "train", "train_command"),
     ("eval", "evaluate", "eval_command"),
     ("export", "train", "export_command"),
+    ("average", "train", "average_command"),
 )
 
 

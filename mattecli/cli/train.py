@@ -123,3 +123,22 @@ def export_command(
 
         path = export_checkpoint(checkpoint, output, half=half, overwrite=overwrite)
     console.print(f"wrote {path}")
+
+
+def average_command(
+    sources: list[Path] = typer.Argument(
+        ..., help="Two or more weights files (or checkpoints) of one model."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="The .safetensors file to write."),
+    mix: list[float] | None = typer.Option(
+        None, "--mix", help="Weight of each file, in order (repeat the flag; default: equal)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Average the weights of fine-tuned versions of one model (a "model soup"), e.g. a model and its
+    fine-tuned continuation: often keeps most of the gain and undoes part of what fine-tuning broke."""
+    with cli_errors():
+        from mattecli.training import average_weights
+
+        path = average_weights(list(sources), output, mix=mix or None, overwrite=overwrite)
+    console.print(f"wrote {path}")

@@ -1,12 +1,21 @@
 """Training the Late Fusion CNN: the three stages of the paper, checkpoints, resuming, multi-process runs.
 
 Entry points: :func:`train` (one stage, start to exported weights), :class:`RunConfig` (every setting),
-:func:`prepare_config` (flags + TOML file, or a checkpoint when resuming) and :func:`export_checkpoint`.
-The command line is ``matte train`` / ``matte export``.
+:func:`prepare_config` (flags + TOML file, or a checkpoint when resuming), :func:`export_checkpoint` and
+:func:`average_weights`.
+The command line is ``matte train`` / ``matte export`` / ``matte average``.
 """
 
-from mattecli.training.export import export_checkpoint
+from mattecli.training.export import average_weights, export_checkpoint
 from mattecli.training.runconfig import STAGES, RunConfig
 from mattecli.training.trainer import TrainResult, prepare_config, train
 
-__all__ = ["STAGES", "RunConfig", "TrainResult", "export_checkpoint", "prepare_config", "train"]
+__all__ = [
+    "STAGES",
+    "RunConfig",
+    "TrainResult",
+    "average_weights",
+    "export_checkpoint",
+    "prepare_config",
+    "train",
+]
