@@ -67,7 +67,9 @@ def main() -> None:
     frames = (rng.random((8, 720, 1280, 3)) * 255).astype(np.uint8)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
     print(f"device: {name}; torch {torch.__version__}")
-    print("| precision | mean abs diff to CPU example (astronaut / grace_hopper) | 512 px images/s | 720p frames/s |")
+    print(
+        "| precision | mean abs diff to CPU example (astronaut / grace_hopper) | 512 px images/s | 720p frames/s |"
+    )
     print("| --- | --- | --- | --- |")
     for half in (True, False):
         matter = Matter(args.model, device=args.device, half=half)
