@@ -61,3 +61,23 @@ def test_models_command_lists_size_config_and_provenance(cache: Path, tiny_weigh
     assert "purpose: tests" in result.output
     size_mb = f"{(cache / 'mine.safetensors').stat().st_size / 1e6:.1f} MB"
     assert size_mb in result.output
+
+
+def test_models_command_summarises_exports_and_averages(cache: Path, tmp_path: Path) -> None:
+    from conftest import make_tiny_net
+
+    from mattecli.weights import save_weights
+
+    save_weights(
+        make_tiny_net(), cache / "exported.safetensors", {"stage": "joint", "steps": 588, "size": 512}
+    )
+    sources = [{"file": "a.safetensors", "weight": 0.5, "provenance": {"stage": "joint"}}]
+    sources.append({"file": "b.safetensors", "weight": 0.5, "provenance": {"stage": "seg"}})
+    save_weights(make_tiny_net(), cache / "soup.safetensors", {"average_of": sources})
+    env = {"COLUMNS": "250", "MATTE_HOME": str(cache.parent)}
+    result = CliRunner().invoke(app, ["models"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "stage: joint; steps: 588; size: 512" in result.output
+    assert "average of a.safetensors x0.5, b.safetensors x0.5" in result.output
+    verbose = CliRunner().invoke(app, ["models", "--verbose"], env=env)
+    assert '"stage": "seg"' in verbose.output  # nested provenance as JSON

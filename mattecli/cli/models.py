@@ -43,7 +43,20 @@ def _config_summary(config) -> str:
 
 
 def _provenance_summary(provenance: dict, verbose: bool) -> str:
+    """One line per fact: how the weights were made (an export's stage and steps, or an average's sources).
+    ``--verbose`` shows every key; nested values (an average's sources) as indented JSON."""
     if verbose:
-        return "\n".join(f"{k}: {v}" for k, v in sorted(provenance.items()))
-    keys = ("trained_on", "stages", "date")
-    return "; ".join(f"{k}: {provenance[k]}" for k in keys if k in provenance) or "-"
+        return "\n".join(f"{k}: {_verbose_value(v)}" for k, v in sorted(provenance.items()))
+    if "average_of" in provenance:
+        parts = [f"{s.get('file', '?')} x{s.get('weight', '?')}" for s in provenance["average_of"]]
+        return "average of " + ", ".join(parts)
+    facts = [f"{k}: {provenance[k]}" for k in ("stage", "steps", "size", "trained_on") if k in provenance]
+    return "; ".join(facts) or "-"
+
+
+def _verbose_value(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, indent=1, sort_keys=True, default=str)
+    return str(value)
