@@ -72,8 +72,8 @@ matte export runs/joint6 -o runs/round3.safetensors   # the third shipped model 
 weights/recipe/pack_training_data.sh .gpudata
 # 10. joint at 512 px crops, batch 32, bf16 autocast, 14 data workers. gpu_round4.sh (run on the GPU machine,
 #     OUT=folder for the candidates) sizes each run to a time budget with a probe; the runs it made were:
-#   run 1, lr 2e-5..2e-4, three cycles of 338 steps (candidates at 338, 676, 1014; none shipped: photos up to
-#   +0.010 mask IoU, but cut-outs fell to 0.85):
+#   run 1, lr 2e-5..2e-4, three cycles of 338 steps (candidates at 338, 676, 1014; 676 and 1014 were evaluated,
+#   none shipped: photos up to +0.010 mask IoU, but cut-outs fell to 0.85):
 #     BUDGET=440 weights/recipe/gpu_round4.sh
 #   run 2, lr 1e-5..1e-4, two cycles of 294 steps, from round 3; its step-588 candidate goes into step 11:
 #     BUDGET=290 LR_MIN=1e-5 LR_MAX=1e-4 CYCLES=2 weights/recipe/gpu_round4.sh
