@@ -60,11 +60,7 @@ def export_checkpoint(
     from mattecli.models import LateFusionNet
     from mattecli.training.trainer import load_model_tensors
 
-    output = Path(output).expanduser()
-    if output.suffix != ".safetensors":
-        raise MatteError("the weights file name must end in .safetensors", output)
-    if output.exists() and not overwrite:
-        raise MatteError("file exists (pass --overwrite to replace it)", output)
+    output = _checked_output(output, overwrite)
     state, path = ckpt.load_checkpoint(checkpoint)
     config = ModelConfig.from_json(state["model_config"])
     model = LateFusionNet(config)
@@ -109,11 +105,7 @@ def average_weights(
     from mattecli.training.trainer import load_init_weights, load_model_tensors
     from mattecli.weights import save_weights
 
-    output = Path(output).expanduser()
-    if output.suffix != ".safetensors":
-        raise MatteError("the weights file name must end in .safetensors", output)
-    if output.exists() and not overwrite:
-        raise MatteError("file exists (pass --overwrite to replace it)", output)
+    output = _checked_output(output, overwrite)
     if len(sources) < 2:
         raise MatteError("averaging needs at least two weights files")
     coefficients = _normalised_mix(mix, len(sources))
@@ -139,6 +131,16 @@ def average_weights(
         ],
     }
     return save_weights(model, output, provenance, dtype=torch.float32)
+
+
+def _checked_output(output: str | Path, overwrite: bool) -> Path:
+    """The destination of a weights file, refused early (before any loading) if it is misnamed or taken."""
+    output = Path(output).expanduser()
+    if output.suffix != ".safetensors":
+        raise MatteError("the weights file name must end in .safetensors", output)
+    if output.exists() and not overwrite:
+        raise MatteError("file exists (pass --overwrite to replace it)", output)
+    return output
 
 
 def _normalised_mix(mix: list[float] | None, count: int) -> list[float]:
