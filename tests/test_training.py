@@ -396,6 +396,17 @@ def test_average_is_the_weighted_mean_of_the_files(tmp_path: Path) -> None:
     assert torch.allclose(load_file(str(first))[key], 0.5 * a[key] + 0.5 * b[key], atol=1e-6)
 
 
+def test_average_mixes_a_checkpoint_with_a_weights_file(seg_run, tmp_path: Path) -> None:
+    # The final checkpoint and the run's export hold the same model, so their mean is that model again.
+    out = tmp_path / "mean.safetensors"
+    args = ["average", str(seg_run.checkpoint), str(seg_run.weights), "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    mean, exported = load_file(str(out)), load_file(str(seg_run.weights))
+    assert mean.keys() == exported.keys()
+    assert all(torch.allclose(mean[k].float(), exported[k].float(), atol=1e-6) for k in mean)
+
+
 def test_average_refuses_what_it_cannot_mix(tmp_path: Path) -> None:
     tiny = save_weights(make_tiny_net(seed=1), tmp_path / "tiny.safetensors")
     wider_net = LateFusionNet(TINY.replace(name="wider", decoder_channels=16))

@@ -102,14 +102,18 @@ def average_weights(
         overwrite: Replace an existing file instead of refusing.
     """
     from mattecli.models import LateFusionNet
-    from mattecli.training.trainer import load_init_weights, load_model_tensors
+    from mattecli.training.trainer import is_unused_tensor, load_init_weights, load_model_tensors
     from mattecli.weights import save_weights
 
     output = _checked_output(output, overwrite)
     if len(sources) < 2:
         raise MatteError("averaging needs at least two weights files")
     coefficients = _normalised_mix(mix, len(sources))
-    loaded = [load_init_weights(str(source)) for source in sources]
+    loaded = []
+    for source in sources:
+        tensors, config, provenance = load_init_weights(str(source))
+        # A checkpoint also holds the encoder's unused classifier head, which weights files leave out.
+        loaded.append(({k: v for k, v in tensors.items() if not is_unused_tensor(k)}, config, provenance))
     config = loaded[0][1]
     for source, (other_tensors, other, _) in zip(sources[1:], loaded[1:], strict=True):
         if other != config:

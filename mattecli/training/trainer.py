@@ -158,7 +158,7 @@ def load_init_weights(path: str) -> tuple[dict[str, Tensor], ModelConfig, dict[s
 def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str) -> None:
     """Load strictly, except for the encoder's unused classifier head (weights files leave it out)."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in tensors and not _is_unused(k)]
+    missing = [k for k in expected if k not in tensors and not is_unused_tensor(k)]
     unexpected = [k for k in tensors if k not in expected]
     if missing or unexpected:
         detail = f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}"
@@ -172,7 +172,7 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
 
 
-def _is_unused(key: str) -> bool:
+def is_unused_tensor(key: str) -> bool:
     return key.startswith(tuple(f"encoder.{p}" for p in UNUSED_PREFIXES))
 
 
