@@ -173,6 +173,8 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str
 
 
 def is_unused_tensor(key: str) -> bool:
+    """Whether ``key`` belongs to the encoder's ImageNet classifier head, which matting never runs (weights
+    files leave it out; checkpoints keep it)."""
     return key.startswith(tuple(f"encoder.{p}" for p in UNUSED_PREFIXES))
 
 
