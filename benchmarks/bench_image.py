@@ -6,6 +6,7 @@ and peak resident memory for a 50-megapixel image (measured in a fresh subproces
 
     python benchmarks/bench_image.py                  # bundled default model
     python benchmarks/bench_image.py --model lite.safetensors --repeats 3
+    python benchmarks/bench_image.py --sizes 1 --big 0 --tta   # with the mirrored second pass
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def make_photo(megapixels: float) -> np.ndarray:
     return cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def load_matter(model: str, refine: bool | None = None):
+def load_matter(model: str, refine: bool | None = None, tta: bool = False):
     from mattecli.inference import Matter
 
-    return Matter(model=model, device="cpu", refine=refine)
+    return Matter(model=model, device="cpu", refine=refine, tta=tta)
 
 
 def time_pipeline(matter, image: np.ndarray, repeats: int) -> dict:
@@ -63,8 +64,8 @@ def time_pipeline(matter, image: np.ndarray, repeats: int) -> dict:
     return {"alpha_s": med(alpha_s), "decontaminate_s": med(fg_s), "total_s": med(total_s)}
 
 
-def peak_memory_child(model: str, megapixels: float, refine: bool | None) -> None:
-    matter = load_matter(model, refine)
+def peak_memory_child(model: str, megapixels: float, refine: bool | None, tta: bool) -> None:
+    matter = load_matter(model, refine, tta)
     image = make_photo(megapixels)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--big", type=float, default=50.0, help="megapixels of the memory test (0: skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--no-refine", action="store_true", help="skip full-resolution refinement")
+    parser.add_argument("--tta", action="store_true", help="average with the mirrored image (matte --tta)")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -96,13 +98,14 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.child:
-        peak_memory_child(args.model, args.child, False if args.no_refine else None)
+        peak_memory_child(args.model, args.child, False if args.no_refine else None, args.tta)
         return
     import torch
 
-    matter = load_matter(args.model, False if args.no_refine else None)
+    matter = load_matter(args.model, False if args.no_refine else None, args.tta)
     print(
-        f"model {matter.model_name} ({matter.config.name}), working size {matter.max_size}, {torch.get_num_threads()} threads"
+        f"model {matter.model_name} ({matter.config.name}), working size {matter.max_size}, "
+        f"{torch.get_num_threads()} threads{', mirrored TTA' if args.tta else ''}"
     )
     small = make_photo(512 * 341 / 1e6)
     r = time_pipeline(matter, small, args.repeats * 3)
@@ -120,6 +123,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--model", args.model, "--child", str(args.big)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--no-refine"] if args.no_refine else []
+        cmd += ["--tta"] if args.tta else []
         out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         print(
             f"{args.big:.0f} MP peak resident memory: {out['peak_mb']:.0f} MB ({out['seconds']:.1f} s incl. read and write)"

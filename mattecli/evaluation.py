@@ -233,7 +233,7 @@ def _trimap_uint8(trimap: np.ndarray | None) -> np.ndarray | None:
     return trimap_to_uint8(t)
 
 
-def load_eval_model(model: str, device: str = "auto", max_size: int | None = None) -> Any:
+def load_eval_model(model: str, device: str = "auto", max_size: int | None = None, tta: bool = False) -> Any:
     """A :class:`~mattecli.inference.Matter` for a model name, weights file or training checkpoint."""
     from mattecli.inference import Matter
 
@@ -246,8 +246,8 @@ def load_eval_model(model: str, device: str = "auto", max_size: int | None = Non
         state, path = load_checkpoint(model)
         net = LateFusionNet(ModelConfig.from_json(state["model_config"]))
         load_model_tensors(net, state["model"], str(path))
-        return Matter(model=net.eval(), device=device, max_size=max_size)
-    return Matter(model=model, device=device, max_size=max_size)
+        return Matter(model=net.eval(), device=device, max_size=max_size, tta=tta)
+    return Matter(model=model, device=device, max_size=max_size, tta=tta)
 
 
 def evaluate_data(
@@ -257,6 +257,7 @@ def evaluate_data(
     out: Path | None = None,
     device: str = "auto",
     max_size: int | None = None,
+    tta: bool = False,
     save_pred: bool = False,
     limit: int | None = None,
     overwrite: bool = False,
@@ -269,6 +270,7 @@ def evaluate_data(
         model: A built-in model name, a ``.safetensors`` file or a training checkpoint.
         out: Folder for ``per_image.csv``, ``summary.json`` and ``pred/`` (None: write nothing).
         max_size: Long side of the network input (the model's default when None).
+        tta: Average each matte with the mirrored image's (see :class:`~mattecli.inference.Matter`).
         save_pred: Keep each predicted matte as an 8-bit PNG in ``out/pred``.
         limit: Score only the first N images.
         overwrite: Replace results already in ``out``.
@@ -276,7 +278,7 @@ def evaluate_data(
     """
     from mattecli.metrics import evaluate
 
-    matter = load_eval_model(model, device, max_size)
+    matter = load_eval_model(model, device, max_size, tta)
     files = _output_files(out, overwrite) if out is not None else {}
     rows: list[dict[str, Any]] = []
     samples = iter_eval_samples(data, matter.max_size)
@@ -304,6 +306,7 @@ def evaluate_data(
             "model_config": matter.config.name,
             "data": str(data),
             "max_size": matter.max_size,
+            "tta": matter.tta,
             "device": str(matter.device),
         }
     )

@@ -94,6 +94,27 @@ def test_eval_without_trimaps_scores_the_whole_image(tmp_path: Path, weights: Pa
     assert summary["model_config"] == "tiny"
 
 
+def test_eval_with_tta_scores_the_averaged_matte(tmp_path: Path, tiny_weights: Path) -> None:
+    data = make_data(tmp_path / "data", trimaps=False)
+    out = tmp_path / "out"
+    result = run_eval(
+        str(data), "--model", str(tiny_weights), "--out", str(out), "--tta", "--save-pred", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    assert "mirrored TTA" in result.output
+    assert json.loads((out / "summary.json").read_text())["tta"] is True
+    rgb = cv2.cvtColor(cv2.imread(str(data / "image" / "a.jpg")), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    gt = cv2.imread(str(data / "alpha" / "a.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+    tta = Matter(model=str(tiny_weights), device="cpu", tta=True).predict_alpha(rgb)
+    plain = Matter(model=str(tiny_weights), device="cpu").predict_alpha(rgb)
+    saved = cv2.imread(str(out / "pred" / "data_a.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+    assert np.abs(saved - tta).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(saved - plain).max() > 5 / 255, "the mirrored pass must change the matte"
+    assert float(read_csv(out / "per_image.csv")[0]["sad"]) == pytest.approx(
+        evaluate(tta, gt)["sad"], rel=1e-4
+    )
+
+
 def test_eval_with_trimaps_scores_the_unknown_region(tmp_path: Path, weights: Path) -> None:
     data = make_data(tmp_path / "data", trimaps=True)
     out = tmp_path / "out"

@@ -283,3 +283,21 @@ def test_help_and_version_are_fast_and_do_not_import_torch() -> None:
     assert proc.stdout.strip() == "False"
     proc = subprocess.run([sys.executable, "-m", "mattecli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("matte ")
+
+
+def test_tta_option_writes_the_averaged_matte(tmp_path: Path, trained_weights: Path) -> None:
+    from mattecli.inference import Matter
+
+    src = tmp_path / "in.png"
+    _write_scene(src, 44, 70)
+    out = tmp_path / "matte.png"
+    result = _run(str(src), "-o", str(out), "--model", str(trained_weights), "--tta", "--alpha-only")
+    assert result.exit_code == 0, result.output
+    assert "mirrored TTA" in result.output
+    with Image.open(out) as im:
+        written = np.asarray(im) / 255.0
+    rgb = np.asarray(Image.open(src), np.float32) / 255
+    expected = Matter(str(trained_weights), device="cpu", tta=True).predict_alpha(rgb)
+    plain = Matter(str(trained_weights), device="cpu").predict_alpha(rgb)
+    assert np.abs(written - expected).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(written - plain).max() > 2 / 255, "--tta must change the matte"

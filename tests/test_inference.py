@@ -104,3 +104,38 @@ def test_bad_sizes_and_devices_are_refused() -> None:
             Matter(net, device="cuda")
     with pytest.raises(MatteError, match="unknown device"):
         Matter(net, device="tpu9")
+
+
+def test_tta_averages_the_plain_and_mirrored_passes() -> None:
+    net = make_tiny_net(spread=20.0)
+    image = _scene(64, 96, seed=3)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    plain = Matter(net, device="cpu", max_size=96)
+    tta = Matter(net, device="cpu", max_size=96, tta=True)
+    a_plain, a_mirror = plain.predict_alpha(image), plain.predict_alpha(mirrored)[:, ::-1]
+    assert np.abs(a_plain - a_mirror).mean() > 1e-3, "the random network must not be mirror-symmetric"
+    np.testing.assert_allclose(tta.predict_alpha(image), (a_plain + a_mirror) / 2, atol=1e-5)
+    # So the TTA matte of the mirrored photo is the mirror of the TTA matte.
+    np.testing.assert_allclose(tta.predict_alpha(mirrored)[:, ::-1], tta.predict_alpha(image), atol=1e-5)
+
+
+def test_tta_applies_to_full_resolution_refinement_and_video_frames() -> None:
+    net = trained_tiny_net()
+    image = _scene(192, 256, seed=4)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    # A tile larger than the image and sides on the 32 grid: one pass without padding, so the mirrored pass
+    # sees exactly the mirrored pixels.
+    plain = Matter(net, device="cpu", max_size=64, tile_size=288)
+    tta = Matter(net, device="cpu", max_size=64, tile_size=288, tta=True)
+    a_plain, a_mirror = plain.refine_tiled(image), plain.refine_tiled(mirrored)[:, ::-1]
+    assert np.abs(a_plain - a_mirror).mean() > 1e-3
+    np.testing.assert_allclose(tta.refine_tiled(image), (a_plain + a_mirror) / 2, atol=1e-5)
+
+    frames = (np.stack([image[:48, :64], mirrored[:48, :64]]) * 255 + 0.5).astype(np.uint8)
+    alphas, _ = tta.matte_frames(frames, decontaminate=False)
+    for frame, alpha in zip(frames, alphas, strict=True):
+        rgb = frame.astype(np.float32) / 255
+        expected = (
+            plain.predict_alpha(rgb) + plain.predict_alpha(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]
+        ) / 2
+        np.testing.assert_allclose(alpha, expected, atol=1e-5)

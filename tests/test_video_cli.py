@@ -64,6 +64,21 @@ def test_part_of_the_clip_as_png_frames_quietly(clip, tiny_weights, tmp_path):
     assert 8 <= len(os.listdir(out)) <= 10  # 0.3 s at 29.97 fps
 
 
+def test_tta_changes_the_mattes_of_the_frames(clip, tiny_weights, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    outputs = {}
+    for name, extra in (("plain", []), ("tta", ["--tta"])):
+        out = tmp_path / name
+        result = run(str(clip), "-o", str(out), "--end", "0.2", *extra, *model_args(tiny_weights))
+        assert result.exit_code == 0, result.output
+        assert ("mirrored TTA" in result.stderr) == bool(extra)
+        outputs[name] = [np.asarray(Image.open(p))[..., 3] / 255 for p in sorted(out.iterdir())]
+    assert len(outputs["tta"]) == len(outputs["plain"]) >= 5
+    assert all(np.abs(a - b).mean() > 0.005 for a, b in zip(outputs["tta"], outputs["plain"], strict=True))
+
+
 def test_corrupt_input_is_one_line_and_exit_1(tmp_path, tiny_weights):
     bad = tmp_path / "bad.mov"
     bad.write_bytes(b"this is not a video" * 50)

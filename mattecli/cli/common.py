@@ -60,16 +60,26 @@ def prefer_sleeping_threads() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def load_matter(model: str, device: str, max_size: int | None, quiet: bool, refine: bool | None = None):
+TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes at half the speed."
+
+
+def load_matter(
+    model: str,
+    device: str,
+    max_size: int | None,
+    quiet: bool,
+    refine: bool | None = None,
+    tta: bool = False,
+):
     """Load the model and say once, at the start, which model runs where and how."""
     from mattecli.device import describe
     from mattecli.inference import Matter
 
-    matter = Matter(model=model, device=device, max_size=max_size, refine=refine)
+    matter = Matter(model=model, device=device, max_size=max_size, refine=refine, tta=tta)
     if not quiet:
         precision = "fp16" if matter.half else "fp32"
         console.print(
             f"model [bold]{matter.model_name}[/] ({matter.config.name}, {matter.max_size} px) "
-            f"on {describe(matter.device)}, {precision}"
+            f"on {describe(matter.device)}, {precision}{', mirrored TTA' if matter.tta else ''}"
         )
     return matter

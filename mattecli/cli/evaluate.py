@@ -30,6 +30,7 @@ def eval_command(
         None, "--max-size", help="Long side the network sees (default: the model's)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    tta: bool = typer.Option(False, "--tta", help="Average with the mirrored image (as matte image --tta)."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
@@ -48,6 +49,7 @@ def eval_command(
             out=out,
             device=device,
             max_size=max_size,
+            tta=tta,
             save_pred=save_pred,
             limit=limit,
             overwrite=overwrite,
@@ -85,7 +87,7 @@ def _print_summary(summary: dict, quiet: bool) -> None:
         console.print()
     stdout.print(
         f"{summary['count']} images, model {summary['model']} ({summary['model_config']}, "
-        f"{summary['max_size']} px); metrics {_REGION_TEXT[region]}"
+        f"{summary['max_size']} px{', mirrored TTA' if summary.get('tta') else ''}); metrics {_REGION_TEXT[region]}"
     )
     groups = summary.get("by_region") or {region: summary}
     if quiet:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import cli_errors, console, is_interactive, load_matter, prefer_sleeping_threads
+from mattecli.cli.common import (
+    TTA_HELP,
+    cli_errors,
+    console,
+    is_interactive,
+    load_matter,
+    prefer_sleeping_threads,
+)
 
 
 def image_command(
@@ -41,6 +48,7 @@ def image_command(
         help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
         show_default=False,
     ),
+    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
@@ -64,7 +72,7 @@ def image_command(
             if not Path(bg).is_file():
                 parse_color(bg)  # fail before loading the model
         jobs = plan_jobs(inputs, output, options)
-        matter = load_matter(model, device, max_size, quiet, refine)
+        matter = load_matter(model, device, max_size, quiet, refine, tta)
         summary = _run(matter, jobs, options, quiet)
     _report(summary, quiet, single=len(jobs) == 1)
 

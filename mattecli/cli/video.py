@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import cli_errors, console, is_interactive, load_matter, prefer_sleeping_threads
+from mattecli.cli.common import (
+    TTA_HELP,
+    cli_errors,
+    console,
+    is_interactive,
+    load_matter,
+    prefer_sleeping_threads,
+)
 
 #: What was written, by codec: (without a background, with one).
 _WRITTEN = {
@@ -59,6 +66,7 @@ def video_command(
         help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
         show_default=False,
     ),
+    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
@@ -73,7 +81,7 @@ def video_command(
         if batch_size < 1:
             raise MatteError(f"--batch-size must be at least 1, got {batch_size}")
         plan = plan_video(input_path, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
-        matter = load_matter(model, device, max_size, quiet, refine)
+        matter = load_matter(model, device, max_size, quiet, refine, tta)
         report = run_plan(
             plan,
             as_frame_fn(matter, decontaminate),

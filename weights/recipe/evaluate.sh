@@ -3,14 +3,15 @@
 #   1. people photos against their soft alphas (MSE, SAD, Grad, Conn, IoU),
 #   2. the same photos against the dataset's binary masks (IoU),
 #   3. held-out cut-outs composited onto held-out backgrounds (IoU).
-# Usage: weights/recipe/evaluate.sh MODEL OUT_DIR      (run from the repository root)
+# Usage: weights/recipe/evaluate.sh MODEL OUT_DIR [matte eval options, e.g. --tta]   (from the repository root)
 set -euo pipefail
 model="${1:-default}"
 out="${2:-runs/eval}"
+shift $(( $# < 2 ? $# : 2 ))
 recipe="$(cd "$(dirname "$0")" && pwd)"
 data="$recipe/../../../shared/data"
 
-matte eval "$recipe/val_people.toml" --model "$model" --out "$out/people-alpha" --overwrite
+matte eval "$recipe/val_people.toml" --model "$model" --out "$out/people-alpha" --overwrite "$@"
 
 masks="$(mktemp -d)"
 trap 'rm -rf "$masks"' EXIT
@@ -20,6 +21,6 @@ while read -r name; do
   ln -s "$(realpath "$data/people/image/$name.jpg")" "$masks/image/$name.jpg"
   ln -s "$(realpath "$data/people/mask/$name.png")" "$masks/alpha/$name.png"
 done < "$recipe/val_people.txt"
-matte eval "$masks" --model "$model" --out "$out/people-mask" --overwrite
+matte eval "$masks" --model "$model" --out "$out/people-mask" --overwrite "$@"
 
-matte eval "$recipe/val_cutouts.toml" --model "$model" --out "$out/cutouts" --overwrite
+matte eval "$recipe/val_cutouts.toml" --model "$model" --out "$out/cutouts" --overwrite "$@"
