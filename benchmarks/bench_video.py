@@ -287,7 +287,7 @@ def person_flicker(args: argparse.Namespace, folder: Path) -> list[dict]:
     ]
     clip = folder / "portrait.mp4"
     iio.imwrite(clip, np.stack(frames), fps=25, codec="libx264", quality=9)
-    matter = Matter("default", device=args.device)
+    matter = Matter("default", device=args.device, tta=args.tta)
     rows = []
     for strength in (0.0, 0.5, 0.8):
         stats = matte_video(
@@ -295,7 +295,7 @@ def person_flicker(args: argparse.Namespace, folder: Path) -> list[dict]:
         ).flicker
         rows.append(
             {
-                "matter": "default model, still portrait",
+                "matter": "default model, still portrait" + (", --tta" if args.tta else ""),
                 "temporal": strength,
                 "flicker_model": round(stats.raw, 4),
                 "flicker_written": round(stats.smoothed, 4),
@@ -384,6 +384,7 @@ def main() -> None:
         "--only", choices=("speed", "memory", "flicker"), action="append", help="run only these parts"
     )
     parser.add_argument("--refine", action="store_true", help="full-resolution tile refinement too")
+    parser.add_argument("--tta", action="store_true", help="default-model flicker with the mirrored pass")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--memory-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
