@@ -172,6 +172,16 @@ def test_seg_stage_learns_and_leaves_fusion_untouched(work: Path, seg_run) -> No
     assert parts <= set(records[-2])
 
 
+def test_training_runs_channels_last_and_writes_plain_weights(seg_run) -> None:
+    """NHWC is the fast layout for oneDNN and cuDNN; the files the run leaves must not depend on it."""
+    final = state_of(seg_run.run_dir)
+    convs = {k: v for k, v in final.items() if v.dim() == 4 and min(v.shape[-2:]) > 1}
+    assert convs and all(v.is_contiguous(memory_format=torch.channels_last) for v in convs.values())
+    exported = load_file(seg_run.weights)
+    for key, value in convs.items():
+        assert exported[key].is_contiguous() and torch.equal(exported[key], value), key
+
+
 def test_fusion_stage_trains_only_the_fusion_net(work: Path, seg_run) -> None:
     cfg = config(
         work,
