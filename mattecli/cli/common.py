@@ -60,7 +60,7 @@ def prefer_sleeping_threads() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes at half the speed."
+TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes, up to twice the time."
 
 
 def load_matter(
