@@ -9,6 +9,19 @@ import torch
 
 from mattecli.config import LITE, ModelConfig
 
+
+def pytest_configure(config) -> None:
+    """With MATTE_REQUIRE_INSTALLED set (CI does), refuse to test the source tree instead of the wheel."""
+    import os
+
+    import mattecli
+
+    if os.environ.get("MATTE_REQUIRE_INSTALLED"):
+        source = Path(__file__).resolve().parent.parent / "mattecli"
+        if Path(mattecli.__file__).resolve().parent == source:
+            raise pytest.UsageError(f"MATTE_REQUIRE_INSTALLED: mattecli was imported from {source}")
+
+
 #: A Lite0-encoder network narrow enough to run 64 x 64 inputs in milliseconds.
 TINY = LITE.replace(
     name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64

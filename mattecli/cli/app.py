@@ -50,13 +50,10 @@ def _root(
 
 
 def _register() -> None:
+    """Add every command. An import error propagates: a command that is missing from a broken install
+    must fail loudly (in CI first), not vanish from ``matte --help``."""
     for name, module, function in COMMANDS:
-        try:
-            mod = importlib.import_module(f"mattecli.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mattecli.cli.{module}":
-                raise
-            continue
+        mod = importlib.import_module(f"mattecli.cli.{module}")
         app.command(name)(getattr(mod, function))
 
 
@@ -64,5 +61,8 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m mattecli``)."""
+    from mattecli.cli.common import handle_termination_signals
+
+    handle_termination_signals()
     app()
