@@ -5,6 +5,7 @@ Nothing here imports torch: ``matte --help`` must answer in well under a second.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,28 @@ import typer
 from rich.console import Console
 
 console = Console(stderr=True, highlight=False)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C so that every cleanup path that removes
+    temporary files on Ctrl-C (``except BaseException`` around atomic writes, the video pipeline's
+    shutdown) runs for a ``kill`` or a closed SSH session too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def handle_termination_signals() -> None:
+    """Treat SIGTERM and SIGHUP like Ctrl-C (where the platform has them); main thread only."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, _raise_terminated)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -26,7 +49,9 @@ def cli_errors() -> Iterator[None]:
     """Turn user-facing errors into one line on stderr and a non-zero exit.
 
     MatteError is the project's user-facing error; OSError covers disk-full and permission problems that
-    surface outside our own checks. Ctrl-C exits 130 quietly (the pipelines clean up their temporary files).
+    surface outside our own checks. Ctrl-C exits 130 quietly, SIGTERM and SIGHUP (see
+    :func:`handle_termination_signals`) 128 + the signal's number, as shells report them; the pipelines have
+    removed their temporary files by then.
     """
     from mattecli.errors import MatteError
 
@@ -37,7 +62,10 @@ def cli_errors() -> Iterator[None]:
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise fail(f"{where}{exc.strerror or exc}") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            console.print(f"stopped by {exc}")
+            raise typer.Exit(128 + exc.signum) from None
         console.print("interrupted")
         raise typer.Exit(130) from None
 
