@@ -18,6 +18,7 @@ command line's start-up.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import warnings
 from collections.abc import Iterable
@@ -78,22 +79,35 @@ def read_image(path: str | Path) -> LoadedImage:
     path = Path(path)
     _check_is_nonempty_file(path)
     try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise MatteError(f"cannot read ({describe_error(error)})", path) from None
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, name: str | Path = "<stdin>") -> LoadedImage:
+    """Decode an encoded image held in memory (a pipe, an upload) exactly as :func:`read_image` decodes a
+    file; ``name`` is what error messages call it."""
+    path = Path(name)
+    if not data:
+        raise MatteError("is empty (0 bytes)", name)
+    try:
         with warnings.catch_warnings():
             # Images between Pillow's warning and error thresholds are legitimate here; our own
             # MAX_PIXELS check below is the guard.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:
-                return _decode(picture, path)
+            with Image.open(io.BytesIO(data)) as picture:
+                return _decode(picture, data, path)
     except MatteError:
         raise
     except Image.DecompressionBombError:
-        raise MatteError(_too_large_message(), path) from None
+        raise MatteError(_too_large_message(), name) from None
     except UnidentifiedImageError:
-        raise MatteError(f"not an image (or not one we can read: {_SUPPORTED_TEXT})", path) from None
+        raise MatteError(f"not an image (or not one we can read: {_SUPPORTED_TEXT})", name) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow reports truncated and corrupt data this way ("image file is truncated", "broken
         # PNG file", ...); include its words, they tell the user what is wrong with the file.
-        raise MatteError(f"cannot decode image ({describe_error(error)})", path) from None
+        raise MatteError(f"cannot decode image ({describe_error(error)})", name) from None
 
 
 def _check_is_nonempty_file(path: Path) -> None:
@@ -112,7 +126,7 @@ def _check_is_nonempty_file(path: Path) -> None:
         raise MatteError("cannot read (permission denied)", path)
 
 
-def _decode(picture: Image.Image, path: Path) -> LoadedImage:
+def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     """Check format and size from the header, then decode fully (strictly) and orient upright."""
     if picture.format not in _PILLOW_FORMATS:
         raise MatteError(f"unsupported image format {picture.format} (supported: {_SUPPORTED_TEXT})", path)
@@ -122,8 +136,8 @@ def _decode(picture: Image.Image, path: Path) -> LoadedImage:
     orientation = _exif_orientation(picture)
     # Full decode now: Pillow raises on truncated or corrupt data (LOAD_TRUNCATED_IMAGES stays off).
     picture.load()
-    if _is_sixteen_bit(picture, path):
-        rgb, alpha = _decode_sixteen_bit(path)
+    if _is_sixteen_bit(picture, data):
+        rgb, alpha = _decode_sixteen_bit(data, path)
         bit_depth = 16
     else:
         rgb, alpha = _pillow_pixels(picture, path)
@@ -148,11 +162,10 @@ def _exif_orientation(picture: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _is_sixteen_bit(picture: Image.Image, path: Path) -> bool:
+def _is_sixteen_bit(picture: Image.Image, data: bytes) -> bool:
     """True for 16-bit PNG and TIFF files (Pillow would silently reduce their colour to 8 bits)."""
     if picture.format == "PNG":
-        with open(path, "rb") as stream:
-            header = stream.read(26)
+        header = data[:26]
         # The IHDR chunk always comes first: bit depth is byte 24 of the file.
         return len(header) == 26 and header[12:16] == b"IHDR" and header[24] == 16
     if picture.format == "TIFF":
@@ -162,11 +175,11 @@ def _is_sixteen_bit(picture: Image.Image, path: Path) -> bool:
     return picture.mode.startswith("I;16")
 
 
-def _decode_sixteen_bit(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_sixteen_bit(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode with OpenCV, which keeps 16 bits per channel (IMREAD_UNCHANGED never rotates)."""
     import cv2
 
-    pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype not in (np.uint8, np.uint16):
         raise MatteError("cannot decode this 16-bit image", path)
     scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
@@ -359,38 +372,60 @@ def write_rgba_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray, overwri
     PNG is the usual choice; .tif and .webp (written lossless) also keep the alpha channel.
     """
     path = Path(path)
-    if path.suffix.lower() not in _ALPHA_SUFFIXES:
-        raise MatteError("a cut-out with transparency must be saved as .png, .webp or .tif", path)
-    colour = to_uint8(_check_rgb(rgb))
-    matte = to_uint8(_check_alpha(alpha, colour.shape[:2]))
-    bgra = np.concatenate([colour[:, :, ::-1], matte[:, :, None]], axis=2)
-    return _encode_to(path, bgra, overwrite, quality=101)  # WebP above 100 means lossless
+    return _write_bytes(path, encode_rgba(rgb, alpha, path.suffix, name=path), overwrite)
 
 
 def write_alpha(path: str | Path, alpha: np.ndarray, depth: int = 8, overwrite: bool = False) -> Path:
     """Write a matte as a grayscale image; ``depth=16`` keeps full precision (PNG or TIFF only)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if depth not in (8, 16):
-        raise ValueError(f"depth must be 8 or 16, got {depth}")
-    if suffix not in IMAGE_SUFFIXES:
-        raise MatteError(f"cannot tell the image format from the name (use {_suffix_list()})", path)
-    if depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        raise MatteError("a 16-bit matte must be saved as .png or .tif", path)
-    matte = _check_alpha(alpha, None)
-    pixels = to_uint16(matte) if depth == 16 else to_uint8(matte)
-    return _encode_to(path, pixels, overwrite, quality=101)
+    return _write_bytes(path, encode_alpha(alpha, path.suffix, depth, name=path), overwrite)
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray, overwrite: bool = False, quality: int = 95) -> Path:
     """Write an 8-bit RGB image; the format follows the suffix (JPEG and WebP use ``quality``)."""
     path = Path(path)
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise MatteError(f"cannot tell the image format from the name (use {_suffix_list()})", path)
+    return _write_bytes(path, encode_rgb(rgb, path.suffix, quality, name=path), overwrite)
+
+
+def encode_rgba(rgb: np.ndarray, alpha: np.ndarray, suffix: str, name: str | Path | None = None) -> bytes:
+    """An 8-bit RGBA cut-out encoded as ``suffix`` (.png, .webp lossless or .tif), in memory."""
+    suffix = _normal_suffix(suffix)
+    if suffix not in _ALPHA_SUFFIXES:
+        raise MatteError("a cut-out with transparency must be saved as .png, .webp or .tif", name)
+    colour = to_uint8(_check_rgb(rgb))
+    matte = to_uint8(_check_alpha(alpha, colour.shape[:2]))
+    bgra = np.concatenate([colour[:, :, ::-1], matte[:, :, None]], axis=2)
+    return _encode(bgra, suffix, quality=101, name=name)  # WebP above 100 means lossless
+
+
+def encode_alpha(alpha: np.ndarray, suffix: str, depth: int = 8, name: str | Path | None = None) -> bytes:
+    """A grayscale matte encoded as ``suffix``; ``depth=16`` keeps full precision (PNG or TIFF only)."""
+    suffix = _normal_suffix(suffix)
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth}")
+    if suffix not in IMAGE_SUFFIXES:
+        raise MatteError(f"cannot tell the image format from the name (use {_suffix_list()})", name)
+    if depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
+        raise MatteError("a 16-bit matte must be saved as .png or .tif", name)
+    matte = _check_alpha(alpha, None)
+    pixels = to_uint16(matte) if depth == 16 else to_uint8(matte)
+    return _encode(pixels, suffix, quality=101, name=name)
+
+
+def encode_rgb(rgb: np.ndarray, suffix: str, quality: int = 95, name: str | Path | None = None) -> bytes:
+    """An 8-bit RGB image encoded as ``suffix`` (JPEG and WebP use ``quality``), in memory."""
+    suffix = _normal_suffix(suffix)
+    if suffix not in IMAGE_SUFFIXES:
+        raise MatteError(f"cannot tell the image format from the name (use {_suffix_list()})", name)
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, got {quality}")
     colour = to_uint8(_check_rgb(rgb))
-    return _encode_to(path, colour[:, :, ::-1], overwrite, quality=quality)
+    return _encode(colour[:, :, ::-1], suffix, quality=quality, name=name)
+
+
+def _normal_suffix(suffix: str) -> str:
+    suffix = suffix.lower()
+    return suffix if suffix.startswith(".") or not suffix else "." + suffix
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -411,15 +446,14 @@ def _check_alpha(alpha: np.ndarray, size: tuple[int, ...] | None) -> np.ndarray:
     return alpha
 
 
-def _encode_to(path: Path, pixels: np.ndarray, overwrite: bool, quality: int) -> Path:
-    """Encode in memory with OpenCV (BGR order; 16 bits for PNG/TIFF) and write atomically.
+def _encode(pixels: np.ndarray, suffix: str, quality: int, name: str | Path | None) -> bytes:
+    """Encode in memory with OpenCV (BGR order; 16 bits for PNG/TIFF).
 
     Encoding to bytes first and writing them ourselves also avoids OpenCV's trouble with non-ASCII
     paths on Windows.
     """
     import cv2
 
-    suffix = path.suffix.lower()
     parameters: list[int] = []
     if suffix in (".jpg", ".jpeg"):
         # Full-resolution chroma: 4:2:0 would smear colour across the sharp edges of a cut-out.
@@ -433,11 +467,16 @@ def _encode_to(path: Path, pixels: np.ndarray, overwrite: bool, quality: int) ->
         parameters = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
     encoded_ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(pixels), parameters)
     if not encoded_ok:
-        raise MatteError(f"could not encode the image as {suffix}", path)
+        raise MatteError(f"could not encode the image as {suffix}", name)
+    return encoded.tobytes()
+
+
+def _write_bytes(path: Path, data: bytes, overwrite: bool) -> Path:
+    """Write encoded bytes atomically (nothing appears under ``path`` unless all of it was written)."""
     with atomic_output(path, overwrite) as temporary:
         try:
             with open(temporary, "wb") as stream:
-                stream.write(encoded.tobytes())
+                stream.write(data)
         except OSError as error:
             raise MatteError(f"cannot write ({describe_error(error)})", path) from None
     return path
