@@ -29,7 +29,9 @@ import numpy as np
 
 from mattecli.errors import MatteError
 
-METRICS = ("sad", "mse", "grad", "conn", "iou")
+#: Per-image metrics, in report order (see mattecli.metrics.evaluate); ``soft`` is the share of half-transparent
+#: pixels in the prediction (haze), not an error.
+METRICS = ("sad", "mse", "grad", "conn", "iou", "soft")
 PREVIEW_HEIGHT = 160
 
 

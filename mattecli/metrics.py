@@ -34,6 +34,8 @@ UNKNOWN = 128
 GRADIENT_SIGMA = 1.4
 CONNECTIVITY_STEP = 0.1
 CONNECTIVITY_THETA = 0.15
+#: Alpha strictly between these counts as half-transparent for :func:`soft_share` (the "haze" of a matte).
+SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 #: Float rounding noise (e.g. -1e-16 after filtering) is clipped; anything further out is an error.
 RANGE_TOLERANCE = 1e-6
 
@@ -228,8 +230,26 @@ def _iou(pred: np.ndarray, gt: np.ndarray, region: np.ndarray, threshold: float)
     return float(np.count_nonzero(pred_mask & gt_mask) / union)
 
 
+def soft_share(pred: np.ndarray, gt: np.ndarray | None = None, trimap: np.ndarray | None = None) -> float:
+    """Share of the region's pixels that the prediction makes half-transparent (SOFT_LOW < alpha < SOFT_HIGH).
+
+    Not an error against ``gt`` but a property of the prediction: a real photo has few such pixels (hair,
+    motion blur), so a high share is haze, which composites show as a grey veil over the background.
+    ``gt`` only fixes the shape and the region; compare with ``soft_share(gt, gt)``.
+    """
+    return _soft_share(*_prepare(pred, pred if gt is None else gt, trimap))
+
+
+def _soft_share(pred: np.ndarray, _gt: np.ndarray, region: np.ndarray) -> float:
+    count = np.count_nonzero(region)
+    if count == 0:
+        return 0.0
+    soft = (pred > SOFT_LOW) & (pred < SOFT_HIGH) & region
+    return float(np.count_nonzero(soft) / count)
+
+
 def evaluate(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> dict[str, float | str]:
-    """All metrics at once: ``sad``, ``mse``, ``grad``, ``conn``, ``iou`` and ``region``.
+    """All metrics at once: ``sad``, ``mse``, ``grad``, ``conn``, ``iou``, ``soft`` and ``region``.
 
     ``region`` is ``"unknown"`` when a trimap restricts the sums to its unknown pixels (the
     Composition-1k protocol) and ``"whole"`` otherwise (portrait benchmarks): numbers from the two
@@ -242,6 +262,7 @@ def evaluate(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None)
         "grad": _gradient_error(*prepared, GRADIENT_SIGMA),
         "conn": _connectivity_error(*prepared, CONNECTIVITY_STEP, CONNECTIVITY_THETA),
         "iou": _iou(*prepared, 0.5),
+        "soft": _soft_share(*prepared),
         "region": "whole" if trimap is None else "unknown",
     }
 
@@ -253,4 +274,5 @@ __all__ = [
     "iou",
     "mse",
     "sad",
+    "soft_share",
 ]

@@ -148,14 +148,14 @@ def test_connectivity_error_of_identical_mattes_is_zero():
 def test_evaluate_reports_every_metric_and_its_region():
     whole = metrics.evaluate(PRED, GT)
     unknown = metrics.evaluate(PRED, GT, TRIMAP)
-    assert set(whole) == {"sad", "mse", "grad", "conn", "iou", "region"}
+    assert set(whole) == {"sad", "mse", "grad", "conn", "iou", "soft", "region"}
     assert whole["region"] == "whole" and unknown["region"] == "unknown"
     assert whole["sad"] == pytest.approx(0.00125) and unknown["sad"] == pytest.approx(0.0005)
     assert whole["mse"] == pytest.approx(0.203125) and unknown["mse"] == pytest.approx(0.125)
     assert whole["iou"] == pytest.approx(2 / 3) and unknown["iou"] == 1.0
     assert whole["grad"] == pytest.approx(metrics.gradient_error(PRED, GT))
     assert unknown["conn"] == pytest.approx(metrics.connectivity_error(PRED, GT, TRIMAP))
-    assert all(isinstance(whole[k], float) for k in ("sad", "mse", "grad", "conn", "iou"))
+    assert all(isinstance(whole[k], float) for k in ("sad", "mse", "grad", "conn", "iou", "soft"))
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -167,3 +167,22 @@ def test_bad_inputs_raise_clear_errors():
         metrics.sad(np.zeros((2, 2, 3)), np.zeros((2, 2, 3)))
     with pytest.raises(ValueError, match="no unknown pixels"):
         metrics.mse(PRED, GT, np.zeros((2, 2), dtype=np.uint8))
+
+
+def test_soft_share_counts_half_transparent_pixels_of_the_prediction() -> None:
+    from mattecli.metrics import evaluate, soft_share
+
+    pred = np.zeros((10, 10), np.float32)
+    pred[:, 5:] = 1.0
+    pred[0, :4] = 0.5  # 4 hazy pixels
+    pred[1, 0] = 0.02  # on the threshold: certain
+    pred[1, 1] = 0.981  # above the upper threshold: certain
+    pred[1, 2] = 0.97  # hazy
+    gt = (pred > 0.5).astype(np.float32)
+    assert soft_share(pred) == pytest.approx(0.05)
+    assert soft_share(gt, gt) == 0.0
+    assert evaluate(pred, gt)["soft"] == pytest.approx(0.05)
+    trimap = np.zeros((10, 10), np.uint8)
+    trimap[0] = 128  # region = first row: 4 of its 10 pixels are hazy
+    assert soft_share(pred, gt, trimap) == pytest.approx(0.4)
+    assert soft_share((pred * 255).round().astype(np.uint8)) == pytest.approx(0.05)

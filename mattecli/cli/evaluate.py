@@ -67,8 +67,8 @@ def _progress_printer():
     return show
 
 
-_METRICS = ("sad", "mse", "grad", "conn", "iou")
-_DECIMALS = {"mse": 4, "iou": 3}
+_METRICS = ("sad", "mse", "grad", "conn", "iou", "soft")  # mattecli.evaluation.METRICS (kept light here)
+_DECIMALS = {"mse": 4, "iou": 3, "soft": 3}
 
 
 def _format(metric: str, value: float) -> str:
@@ -95,7 +95,7 @@ def _print_summary(summary: dict, quiet: bool) -> None:
             stdout.print(f"{name}: " + "  ".join(f"{key} {_format(key, values[key])}" for key in _METRICS))
         return
     table = Table(title_justify="left")
-    for column in ("region", "images", "SAD", "MSE", "Grad", "Conn", "IoU"):
+    for column in ("region", "images", "SAD", "MSE", "Grad", "Conn", "IoU", "soft"):
         table.add_column(column, justify="right" if column != "region" else "left")
     for name, values in groups.items():
         table.add_row(
