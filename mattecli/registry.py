@@ -3,6 +3,7 @@
 ``--model`` takes a weights file path or a name. Names resolve first to ``mattecli/weights/NAME.safetensors``
 inside the installed package (so a new user needs no download), then to ``MODELS_DIR/NAME.safetensors`` under
 the cache directory (platformdirs' user cache dir, or ``$MATTE_HOME`` when set). ``default`` is an alias.
+A name wins over a file or folder of the same name in the current folder; ``./NAME`` means the file.
 """
 
 from __future__ import annotations
@@ -65,22 +66,39 @@ def list_models() -> list[ModelEntry]:
 
 
 def resolve_model(spec: str | os.PathLike[str]) -> Path:
-    """Turn ``--model`` into a weights file path, or raise a one-line error listing what exists."""
+    """Turn ``--model`` into a weights file path, or raise a one-line error listing what exists.
+
+    A built-in or cached name wins over a file or folder of that name in the current folder (a stray
+    ``default`` folder must not hijack ``--model default``); write ``./default`` to mean the file. Text
+    that looks like a path (a path separator, or the ``.safetensors`` suffix) is always a path, and any
+    other text that is no model's name is tried as a file last.
+    """
     text = os.fspath(spec)
     candidate = Path(text).expanduser()
-    looks_like_path = text.endswith(SUFFIX) or os.sep in text or candidate.exists()
-    if looks_like_path:
-        if not candidate.is_file():
-            raise MatteError("weights file not found", candidate)
-        return candidate
+    if _looks_like_path(text):
+        return _weights_file(candidate)
     name = ALIASES.get(text, text)
-    for entry in list_models():
+    models = list_models()
+    for entry in models:
         if entry.name == name:
             return entry.path
-    known = ", ".join(e.name for e in list_models()) or "none installed"
+    if candidate.exists():
+        return _weights_file(candidate)
+    known = ", ".join(e.name for e in models) or "none installed"
     raise MatteError(
         f"unknown model {text!r} (known: {known}; or pass a .safetensors file; cache: {cache_dir()})"
     )
+
+
+def _looks_like_path(text: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return text.endswith(SUFFIX) or text.startswith("~") or any(sep in text for sep in separators)
+
+
+def _weights_file(candidate: Path) -> Path:
+    if not candidate.is_file():
+        raise MatteError("weights file not found", candidate)
+    return candidate
 
 
 def describe_entry(entry: ModelEntry) -> dict[str, Any]:

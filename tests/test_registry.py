@@ -81,3 +81,43 @@ def test_models_command_summarises_exports_and_averages(cache: Path, tmp_path: P
     assert "average of a.safetensors x0.5, b.safetensors x0.5" in result.output
     verbose = CliRunner().invoke(app, ["models", "--verbose"], env=env)
     assert '"stage": "seg"' in verbose.output  # nested provenance as JSON
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+@pytest.mark.parametrize("name", ["default", "lite"])
+def test_a_file_or_folder_named_like_a_built_in_model_does_not_hijack_it(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path, name: str, kind: str
+) -> None:
+    """Issue 14 item 9: `--model default` with a `default` folder (or file) in the current folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    if kind == "file":
+        shutil.copy(tiny_weights, work / name)
+    else:
+        (work / name).mkdir()
+    bundled = registry.bundled_dir()
+    assert bundled is not None
+    assert registry.resolve_model(name) == bundled / "lite.safetensors"
+    # Written as a path, it is the path.
+    if kind == "file":
+        assert registry.resolve_model(f"./{name}") == Path(f"./{name}")
+        assert registry.resolve_model(str(work / name)) == work / name
+    else:
+        with pytest.raises(MatteError, match="weights file not found"):
+            registry.resolve_model(f"./{name}")
+
+
+def test_a_weights_file_without_the_suffix_still_resolves_when_no_model_has_its_name(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(tiny_weights, tmp_path / "mymodel")
+    assert registry.resolve_model("mymodel") == Path("mymodel")
+    shutil.copy(tiny_weights, cache / "mymodel.safetensors")
+    assert registry.resolve_model("mymodel") == cache / "mymodel.safetensors", "a model name wins"
+
+
+def test_names_ending_in_the_suffix_are_paths(cache: Path, tmp_path: Path) -> None:
+    with pytest.raises(MatteError, match="weights file not found"):
+        registry.resolve_model("lite.safetensors")
