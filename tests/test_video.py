@@ -525,6 +525,78 @@ def test_truncated_input_is_an_error(clip, tmp_path):
     assert "cut.mp4: cannot read video" in _one_line(error)
 
 
+@pytest.fixture(scope="module")
+def streamable_clip(tmp_path_factory) -> Path:
+    """75 frames (2.5 s at 30 fps) with a tone, the index first (``+faststart``, as phones and web
+    downloads write it), so that a cut or damaged copy still opens and decodes in part."""
+    folder = tmp_path_factory.mktemp("streamable")
+    video = ("-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "8", "-g", "15")
+    return encode(
+        synthetic_frames(66, 50, 75), folder / "clip.mp4", rate="30", video_args=video,
+        extra=("-movflags", "+faststart"),
+    )  # fmt: skip
+
+
+def _damaged(source: Path, folder: Path, how: str) -> Path:
+    """A copy of ``source`` cut in the middle ('truncated') or with a block of zeros written over
+    the middle ('corrupt')."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // 2
+    if how == "truncated":
+        data = data[:middle]
+    else:
+        data[middle : middle + 4000] = bytes(4000)
+    damaged = folder / "in" / f"{how}.mp4"
+    damaged.parent.mkdir()
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupt"])
+def test_damaged_input_is_an_error_naming_the_missing_frames(streamable_clip, tmp_path, how):
+    damaged = _damaged(streamable_clip, tmp_path, how)
+    key = KeyMatter()
+    with pytest.raises(MatteError) as error:
+        matte_video(damaged, tmp_path / "out" / "o.mov", key, temporal=0.0)
+    decoded = len(key.all_frames)
+    assert 10 < decoded < 73  # some frames decode, too few to be rounding
+    assert _one_line(error) == (
+        f"{damaged}: only {decoded} of 75 frames could be decoded (the file is damaged or truncated); "
+        "--allow-partial writes them"
+    )
+    assert os.listdir(tmp_path / "out") == []
+    assert os.listdir(damaged.parent) == [damaged.name]
+
+
+def test_allow_partial_writes_the_frames_that_decode(streamable_clip, tmp_path):
+    damaged = _damaged(streamable_clip, tmp_path, "truncated")
+    key = KeyMatter()
+    out = tmp_path / "o.mov"
+    report = matte_video(damaged, out, key, temporal=0.0, allow_partial=True)
+    assert report.frames == len(key.all_frames) == len(decode(out)) < 73
+    assert report.expected_frames == 75 and report.partial
+
+
+def test_a_clip_whose_audio_outlasts_the_video_is_not_damaged(tmp_path):
+    # The container's duration is the audio's (1.2 s); the video has 6 frames (0.2 s) and nothing is
+    # wrong with them, so the short count is no reason to refuse the file.
+    short = encode(synthetic_frames(48, 36, 6), tmp_path / "short.mp4", rate="30", audio=False)
+    clip = tmp_path / "long_audio.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(short), "-f", "lavfi", "-t", "1.2", "-i", "sine",
+         "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(clip)],
+        check=True,
+    )  # fmt: skip
+    assert probe(clip).duration > 1.0
+    report = matte_video(clip, tmp_path / "o.mov", KeyMatter(), temporal=0.0)
+    assert report.frames == 6 and not report.partial
+
+
+def test_complete_clip_is_not_partial(streamable_clip, tmp_path):
+    report = matte_video(streamable_clip, tmp_path / "o.mov", KeyMatter(), temporal=0.0)
+    assert (report.frames, report.expected_frames, report.partial) == (75, 75, False)
+
+
 def test_audio_only_file_is_a_one_line_error(tmp_path):
     tone = tmp_path / "tone.m4a"
     subprocess.run(

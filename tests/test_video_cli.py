@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,86 @@ def test_existing_output_is_refused_before_the_model_loads(clip, tmp_path):
     assert result.exit_code == 1
     assert "o.webm: exists (use --overwrite)" in result.stderr
     assert out.read_bytes() == b"precious"
+
+
+def test_existing_frames_folder_is_refused_and_kept(clip, tmp_path):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "frame_000001.png").write_bytes(b"mine")
+    result = run(str(clip), "-o", str(out), "--model", str(tmp_path / "no-such-model.safetensors"))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {out}: exists (use --overwrite)"
+    assert os.listdir(out) == ["frame_000001.png"] and (out / "frame_000001.png").read_bytes() == b"mine"
+
+
+def test_overwrite_replaces_an_existing_output(clip, tiny_weights, tmp_path):
+    out = tmp_path / "o.mov"
+    out.write_bytes(b"old")
+    result = run(str(clip), "-o", str(out), "--overwrite", "-q", *model_args(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert probe(out).video_codec == "prores"
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "o.mov", "tiny.safetensors"]
+
+
+def _plain(text: str) -> str:
+    """Help text without rich's box drawing and line wrapping."""
+    return " ".join(re.sub(r"[\u2500-\u257f]", " ", text).split())
+
+
+def test_help_states_the_overwrite_rule_and_every_codec():
+    from mattecli.video.formats import CODECS
+
+    result = CliRunner().invoke(app, ["video", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = _plain(result.output)
+    assert "an existing output is an error (exit 1)" in text
+    for name in CODECS:
+        assert name in text
+
+
+@pytest.fixture
+def damaged_clip(tmp_path: Path) -> Path:
+    """75 frames (2.5 s at 30 fps), index first, cut in the middle: it opens, but half the frames
+    are missing."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=30",
+         "-frames:v", "75", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "15", "-movflags", "+faststart",
+         str(whole)],
+        check=True,
+    )  # fmt: skip
+    damaged = tmp_path / "clip.mp4"
+    damaged.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    return damaged
+
+
+def test_damaged_clip_is_an_error_and_writes_nothing(damaged_clip, tiny_weights, tmp_path):
+    result = run(str(damaged_clip), "-q", *model_args(tiny_weights))
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert re.fullmatch(
+        rf"error: {re.escape(str(damaged_clip))}: only \d+ of 75 frames could be decoded \(the file is "
+        r"damaged or truncated\); --allow-partial writes them",
+        message,
+    ), message
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "tiny.safetensors"]
+
+
+def test_allow_partial_writes_what_decodes_and_warns(damaged_clip, tiny_weights, tmp_path):
+    out = tmp_path / "o.mov"
+    result = run(str(damaged_clip), "-o", str(out), "--allow-partial", *model_args(tiny_weights))
+    assert result.exit_code == 0, result.output
+    match = re.search(r"warning: .*clip.mp4: only (\d+) of 75 frames could be decoded", _plain(result.stderr))
+    assert match, result.stderr
+    frames = int(match.group(1))
+    assert 10 < frames < 73 and f"wrote {out}: {frames} frames" in _plain(result.stderr)
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(out), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert len(raw) == frames * 48 * 36
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,17 @@ def video_command(
         show_default=False,
     ),
     tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="Write the frames of a damaged or truncated clip that decode, with a warning "
+        "(otherwise such a clip is an error).",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an existing output (without it, an existing output is an error (exit 1)).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Matte a video: ProRes 4444 with alpha by default, or a composite with --bg; audio is kept."""
@@ -87,8 +97,16 @@ def video_command(
             as_frame_fn(matter, decontaminate),
             batch_size=batch_size,
             temporal=temporal,
+            allow_partial=allow_partial,
             progress=not quiet and is_interactive(),
         )
+    if report.partial:
+        from rich.markup import escape
+
+        from mattecli.video.pipeline import partial_message
+
+        message = partial_message(report.frames, report.expected_frames)
+        console.print(f"[bold yellow]warning:[/] {escape(str(report.source))}: {message}", soft_wrap=True)
     if not quiet:
         _summary(report, bg is not None)
 

@@ -23,6 +23,7 @@ Nothing is written under the final name until everything succeeded: files go thr
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import re
@@ -90,6 +91,8 @@ class VideoReport:
     audio: bool
     seconds: float
     flicker: FlickerStats
+    expected_frames: int | None = None
+    partial: bool = False
 
     @property
     def duration(self) -> float:
@@ -140,6 +143,7 @@ def matte_video(
     temporal: float = DEFAULT_TEMPORAL,
     decontaminate: bool = True,
     overwrite: bool = False,
+    allow_partial: bool = False,
     progress: bool | Callable[[int, int | None], None] = True,
 ) -> VideoReport:
     """Matte a whole clip; see the module docstring for how it streams.
@@ -158,6 +162,8 @@ def matte_video(
             The default 0.5 halves the flicker of still edges and leaves moving ones alone.
         decontaminate: Clean background colour out of soft edges (Matter only).
         overwrite: Replace an existing output.
+        allow_partial: Write a damaged clip's frames that decode (the report says ``partial``) instead
+            of failing when fewer arrive than the container promises.
         progress: Draw a progress bar on stderr, or call ``progress(done, total)`` after each batch.
     """
     plan = plan_video(source, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
@@ -166,6 +172,7 @@ def matte_video(
         as_frame_fn(matter, decontaminate),
         batch_size=batch_size,
         temporal=temporal,
+        allow_partial=allow_partial,
         progress=progress,
     )
 
@@ -189,6 +196,7 @@ def run_plan(
     *,
     batch_size: int = 4,
     temporal: float = DEFAULT_TEMPORAL,
+    allow_partial: bool = False,
     progress: bool | Callable[[int, int | None], None] = True,
 ) -> VideoReport:
     """Run a planned job; the output appears under its final name only if everything succeeded."""
@@ -198,7 +206,7 @@ def run_plan(
         raise MatteError(f"--temporal must be in [0, 1), got {temporal}")
     began = time.perf_counter()
     with _progress(plan, progress) as on_progress, _staged(plan) as target:
-        job = _Job(plan, frame_fn, batch_size, TemporalFilter(temporal), on_progress)
+        job = _Job(plan, frame_fn, batch_size, TemporalFilter(temporal), on_progress, allow_partial)
         frames = job.run(target)
     return VideoReport(
         source=plan.info.path,
@@ -211,6 +219,8 @@ def run_plan(
         audio=plan.info.audio_codec is not None and not plan.output.is_sequence,
         seconds=time.perf_counter() - began,
         flicker=job.temporal.stats(),
+        expected_frames=plan.expected_frames,
+        partial=job.partial,
     )
 
 
@@ -297,7 +307,7 @@ _END = object()
 class _Job:
     """One run of the three-stage pipeline (see the module docstring)."""
 
-    def __init__(self, plan, frame_fn, batch_size, temporal, on_progress) -> None:
+    def __init__(self, plan, frame_fn, batch_size, temporal, on_progress, allow_partial) -> None:
         self.plan, self.frame_fn, self.batch_size = plan, frame_fn, batch_size
         self.temporal: TemporalFilter = temporal
         self.on_progress = on_progress
@@ -306,6 +316,8 @@ class _Job:
         self.inbox: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.outbox: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.written = 0
+        self.allow_partial = allow_partial
+        self.partial = False
 
     def run(self, target: Path) -> int:
         info = self.plan.info
@@ -332,6 +344,7 @@ class _Job:
             self._raise_failure()
             if self.written == 0:
                 raise MatteError("no video frames could be decoded in the chosen range", info.path)
+            self._check_complete(reader)
             writer.finish()
             return self.written
         except BaseException:
@@ -344,6 +357,18 @@ class _Job:
         finally:
             for process in processes:
                 process.close()
+
+    def _check_complete(self, reader: FrameReader) -> None:
+        """Refuse a damaged clip (unless ``allow_partial``): fewer frames than the container promises,
+        and the decoder complained. The complaint is needed because a clip whose audio outlasts its
+        video promises more frames than its video has, and nothing is wrong with it."""
+        expected = self.plan.expected_frames
+        if not frames_missing(expected, self.written) or not reader.ffmpeg.error_text().strip():
+            return
+        self.partial = True
+        if not self.allow_partial:
+            message = partial_message(self.written, expected)
+            raise MatteError(f"{message}; --allow-partial writes them", self.plan.info.path)
 
     def _guard(self, work: Callable, *args: Any) -> None:
         """Run a worker; record its failure and stop the others. Failures after a stop are only the
@@ -408,6 +433,17 @@ class _Job:
             encoder.write(_compose(self.plan.output.layout, frames, alphas, foreground, bg))
             self.written += len(frames)
             self.on_progress(self.written, self.plan.expected_frames)
+
+
+def frames_missing(expected: int | None, decoded: int) -> bool:
+    """Whether ``decoded`` falls short of ``expected`` (duration x rate) by more than the rounding of
+    that product explains: two frames or 1 %, whichever is more."""
+    return expected is not None and decoded < expected - max(2, math.ceil(expected / 100))
+
+
+def partial_message(decoded: int, expected: int | None) -> str:
+    """What to say about a clip that decoded in part (an error, or a warning with --allow-partial)."""
+    return f"only {decoded} of {expected} frames could be decoded (the file is damaged or truncated)"
 
 
 def _check_mattes(frames: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None) -> tuple:
