@@ -183,7 +183,7 @@ def test_folder_recursion_mirrors_subfolders_and_skips_existing(
     assert "done 3, skipped 0, failed 0" in result.output
     stamp = (out / "a.png").stat().st_mtime_ns
     again = _run(str(shots), "-o", str(out), "--model", str(trained_weights))
-    assert "done 0, skipped 3, failed 0" in again.output
+    assert "done 0, skipped 3 (exist; --overwrite replaces them), failed 0" in again.output
     assert (out / "a.png").stat().st_mtime_ns == stamp
     forced = _run(str(shots), "-o", str(out), "--model", str(trained_weights), "--overwrite")
     assert "done 3, skipped 0, failed 0" in forced.output
@@ -301,3 +301,190 @@ def test_tta_option_writes_the_averaged_matte(tmp_path: Path, trained_weights: P
     plain = Matter(str(trained_weights), device="cpu").predict_alpha(rgb)
     assert np.abs(written - expected).max() <= 0.5 / 255 + 1e-6
     assert np.abs(written - plain).max() > 2 / 255, "--tta must change the matte"
+
+
+# -- issue 14 ------------------------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_rerunning_on_a_folder_does_not_matte_its_own_outputs(tmp_path: Path, tiny_weights: Path) -> None:
+    """Item 1: three runs on s/ give one output and one preview per photo, not a.matte.matte.png."""
+    shots = tmp_path / "s"
+    _write_scene(shots / "a.jpg")
+    _write_scene(shots / "sub" / "b.png")
+    for _ in range(3):
+        result = _run(str(shots), "--preview", "--model", str(tiny_weights))
+        assert result.exit_code == 0, result.output
+    assert _tree(shots) == [
+        "a.jpg",
+        "a.matte.png",
+        "a.matte.preview.jpg",
+        "sub/b.matte.png",
+        "sub/b.matte.preview.jpg",
+        "sub/b.png",
+    ]
+    assert "done 0, skipped 2 (exist; --overwrite replaces them), failed 0" in result.output
+    composite = _run(str(shots), "--bg", "white", "--model", str(tiny_weights), "-q")
+    assert composite.exit_code == 0, composite.output
+    assert "a.composite.png" in _tree(shots) and "a.matte.composite.png" not in _tree(shots)
+
+
+def test_output_replacing_the_input_is_refused(tmp_path: Path, tiny_weights: Path) -> None:
+    """Item 2: `-o same.jpg --overwrite` must not replace the photo."""
+    src = tmp_path / "same.jpg"
+    _write_scene(src)
+    before = src.read_bytes()
+    result = _run(str(src), "-o", str(src), "--bg", "white", "--overwrite", "--model", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "would replace an input" in result.output
+    assert src.read_bytes() == before
+
+
+def test_file_output_for_several_images_is_refused_without_creating_anything(
+    tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 3: `-o two.png` with two inputs, and `-o -` with two inputs."""
+    monkeypatch.chdir(tmp_path)
+    _write_scene(tmp_path / "a.jpg")
+    _write_scene(tmp_path / "b.jpg")
+    result = _run("a.jpg", "b.jpg", "-o", "two.png", "--model", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "error: -o two.png names one file but 2 images were given; give a folder" in result.output
+    result = _run("a.jpg", "b.jpg", "-o", "-", "--model", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "-o - writes one image to stdout but 2 images were given" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "b.jpg", "tiny.safetensors"]
+
+
+def test_trailing_slash_makes_a_folder_for_one_input(tmp_path: Path, tiny_weights: Path) -> None:
+    src = tmp_path / "a.jpg"
+    _write_scene(src)
+    result = _run(str(src), "-o", str(tmp_path / "out.v2") + "/", "--model", str(tiny_weights), "-q")
+    assert result.exit_code == 0, result.output
+    assert _rgba(tmp_path / "out.v2" / "a.png").shape == (60, 80, 4)
+
+
+def test_output_folder_that_holds_the_inputs(
+    tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 4: `matte image astronaut.jpg -o .` and `matte image shots/sub -o shots/`."""
+    monkeypatch.chdir(tmp_path)
+    _write_scene(tmp_path / "astronaut.jpg")
+    result = _run("astronaut.jpg", "-o", ".", "--model", str(tiny_weights), "-q")
+    assert result.exit_code == 0, result.output
+    assert _rgba(tmp_path / "astronaut.matte.png").shape == (60, 80, 4)
+    _write_scene(tmp_path / "shots" / "sub" / "x.jpg")
+    for _ in range(2):
+        result = _run("shots/sub", "-o", "shots/", "--model", str(tiny_weights))
+        assert result.exit_code == 0, result.output
+    assert _tree(tmp_path / "shots") == ["sub/x.jpg", "x.matte.png"]
+    assert "done 0, skipped 1" in result.output
+
+
+def _no_model_loaded(result) -> None:
+    """The runs below pass --model no-such-model: an error about it would mean the model was loaded."""
+    assert "unknown model" not in result.output
+
+
+def test_missing_background_file_is_found_before_the_model(tmp_path: Path) -> None:
+    """Item 5: `--bg missing.jpg` says the file is missing, and says it first."""
+    src = tmp_path / "in.jpg"
+    _write_scene(src)
+    result = _run(
+        str(src),
+        "-o",
+        str(tmp_path / "out" / "x.jpg"),
+        "--bg",
+        str(tmp_path / "missing.jpg"),
+        "-m",
+        "no-such-model",
+    )
+    assert result.exit_code == 1
+    assert "missing.jpg: no such file (--bg)" in result.output
+    _no_model_loaded(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_background_image_fails_once_up_front_and_leaves_no_folders(tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    _write_scene(shots / "a.jpg")
+    _write_scene(shots / "sub" / "b.jpg")
+    good = tmp_path / "bg.jpg"
+    _write_scene(good, 120, 160)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(good.read_bytes()[:500])
+    result = _run(str(shots), "-o", str(tmp_path / "out"), "--bg", str(bad), "-m", "no-such-model")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bad.jpg" in lines[0], result.output
+    _no_model_loaded(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_format_is_refused_before_the_model(tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    _write_scene(shots / "a.jpg")
+    result = _run(
+        str(shots), "-o", str(tmp_path / "out"), "--format", "gif", "--bg", "white", "-m", "no-such-model"
+    )
+    assert result.exit_code == 1 and "unknown --format gif" in result.output
+    _no_model_loaded(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_preview_is_not_replaced_without_overwrite(tmp_path: Path, tiny_weights: Path) -> None:
+    """Item 8: --preview follows the same rule as the main output."""
+    src = tmp_path / "in.jpg"
+    _write_scene(src)
+    preview = tmp_path / "in.matte.preview.jpg"
+    preview.write_bytes(b"mine")
+    result = _run(str(src), "--preview", "--model", str(tiny_weights))
+    assert result.exit_code == 1
+    assert "in.matte.preview.jpg: exists (use --overwrite)" in result.output
+    assert preview.read_bytes() == b"mine" and not (tmp_path / "in.matte.png").exists()
+    result = _run(str(src), "--preview", "--overwrite", "--model", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    with Image.open(preview) as im:
+        assert im.size == (3 * 80, 60)
+
+
+def test_one_named_file_whose_output_exists_is_an_error(tmp_path: Path, tiny_weights: Path) -> None:
+    """Item 12: a script must be able to tell; exit 1 like `matte video`."""
+    src = tmp_path / "in.jpg"
+    _write_scene(src)
+    existing = tmp_path / "existing.png"
+    existing.write_bytes(b"keep")
+    result = _run(str(src), "-o", str(existing), "-m", "no-such-model")
+    assert result.exit_code == 1
+    assert f"error: {existing}: exists (use --overwrite)" in result.output
+    _no_model_loaded(result)
+    assert existing.read_bytes() == b"keep"
+
+
+def test_batch_summary_says_why_files_were_skipped(tmp_path: Path, tiny_weights: Path) -> None:
+    shots = tmp_path / "shots"
+    _write_scene(shots / "a.jpg")
+    _write_scene(shots / "b.jpg")
+    (shots / "a.matte.png").write_bytes(b"keep")
+    result = _run(str(shots), "--model", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert "done 1, skipped 1 (exist; --overwrite replaces them), failed 0" in result.output
+    assert (shots / "a.matte.png").read_bytes() == b"keep"
+
+
+def test_eight_bit_matte_as_jpeg(tmp_path: Path, tiny_weights: Path) -> None:
+    """Item 15: a grayscale matte fits a JPEG; a 16-bit one does not, and the refusal says what fits."""
+    src = tmp_path / "a.jpg"
+    _write_scene(src)
+    result = _run(str(src), "--alpha-only", "-o", str(tmp_path / "m.jpg"), "--model", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "m.jpg") as im:
+        assert im.format == "JPEG" and im.mode == "L" and im.size == (80, 60)
+    result = _run(str(src), "--alpha-only", "--depth", "16", "-o", str(tmp_path / "m16.jpg"), "-m", "x")
+    assert result.exit_code == 1 and "16-bit matte needs .png or .tif" in result.output
+    result = _run(str(src), "-o", str(tmp_path / "cut.jpg"), "-m", "x")
+    assert result.exit_code == 1
+    assert "JPEG has no alpha channel" in result.output and "--alpha-only" in result.output

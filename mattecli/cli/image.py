@@ -1,8 +1,11 @@
-"""``matte image``: photos in, finished cut-outs out."""
+"""``matte image``: photos in, finished cut-outs out (files, folders, globs, or a pipe: ``-``).
+
+Everything that can be checked without the model (options, the output's name and format, ``--bg``,
+existing outputs of a single file) is checked first, so a mistake costs no model load and creates no
+folder. Messages and progress go to stderr; with ``-o -`` stdout carries the image bytes alone.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 
@@ -17,9 +20,15 @@ from mattecli.cli.common import (
 
 
 def image_command(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
-    output: Path | None = typer.Option(
-        None, "-o", "--output", help="Output file (one input) or folder (many inputs)."
+    inputs: list[str] = typer.Argument(
+        ..., help="Image files, folders (searched recursively), globs, or - to read one image from stdin."
+    ),
+    output: str | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Output file (a name with a suffix; one image), folder (ends in /, has no suffix, or exists), "
+        "or - for stdout (default for stdin input).",
     ),
     bg: str | None = typer.Option(
         None, "--bg", help="Composite over a colour (name or #hex) or an image file."
@@ -27,13 +36,18 @@ def image_command(
     alpha_only: bool = typer.Option(False, "--alpha-only", help="Write the matte as grayscale."),
     depth: int = typer.Option(8, "--depth", help="Bit depth of --alpha-only output: 8 or 16."),
     preview: bool = typer.Option(
-        False, "--preview", help="Also write NAME.preview.jpg: input | matte | cut-out."
+        False,
+        "--preview",
+        help="Also write a preview sheet (input | matte | cut-out) beside each output: "
+        "a.matte.png -> a.matte.preview.jpg.",
     ),
     decontaminate: bool = typer.Option(
         True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
     ),
     output_format: str | None = typer.Option(
-        None, "--format", help="Output format for folder outputs: png (default), webp, tif, jpg."
+        None,
+        "--format",
+        help="Output format for folder outputs and stdout: png (default), webp, tif, jpg, bmp.",
     ),
     model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -52,10 +66,19 @@ def image_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
-    """Cut people and objects out of photos: writes RGBA PNGs, composites or mattes."""
+    """Cut people and objects out of photos: writes RGBA PNGs, composites or mattes.
+
+    One image file named here (or - for stdin): an existing output is an error, exit 1 (--overwrite
+    replaces it). Folders, globs and several inputs: existing outputs are skipped, so a rerun finishes
+    what is left, and earlier results found there (NAME.matte.png, NAME.composite.*, NAME.alpha.*,
+    NAME.*.preview.jpg) are never inputs. An output never replaces an input.
+
+    Exit status: 0 all done or skipped, 1 an error or any failed image, 2 a usage error, 130 Ctrl-C,
+    143 SIGTERM, 129 SIGHUP.
+    """
     with cli_errors():
         prefer_sleeping_threads()
-        from mattecli.image_pipeline import OutputOptions, plan_jobs
+        from mattecli.image_pipeline import OutputOptions, plan_jobs, prepare_background
 
         options = OutputOptions(
             background=bg,
@@ -66,18 +89,14 @@ def image_command(
             overwrite=overwrite,
             extension=output_format,
         )
-        if bg is not None:
-            from mattecli.compositing import parse_color
-
-            if not Path(bg).is_file():
-                parse_color(bg)  # fail before loading the model
         jobs = plan_jobs(inputs, output, options)
+        backdrop = prepare_background(bg) if bg is not None else None  # decoded once, before the model
         matter = load_matter(model, device, max_size, quiet, refine, tta)
-        summary = _run(matter, jobs, options, quiet)
-    _report(summary, quiet, single=len(jobs) == 1)
+        summary = _run(matter, jobs, options, quiet, backdrop)
+    _report(summary, quiet, single=len(jobs) == 1 and jobs[0].strict)
 
 
-def _run(matter, jobs, options, quiet: bool):
+def _run(matter, jobs, options, quiet: bool, backdrop):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -89,7 +108,7 @@ def _run(matter, jobs, options, quiet: bool):
     from mattecli.image_pipeline import run_jobs
 
     if quiet or len(jobs) == 1 or not is_interactive():
-        return run_jobs(matter, jobs, options)
+        return run_jobs(matter, jobs, options, backdrop=backdrop)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -105,20 +124,27 @@ def _run(matter, jobs, options, quiet: bool):
             done = progress.tasks[0].completed + 1
             progress.update(task, advance=1, rate=f"{done / elapsed:.2f} images/s")
 
-        return run_jobs(matter, jobs, options, on_progress=advance)
+        return run_jobs(matter, jobs, options, on_progress=advance, backdrop=backdrop)
 
 
 def _report(summary, quiet: bool, single: bool) -> None:
+    """Failures one line each; for batches the counts, with why files were skipped."""
+    from rich.markup import escape
+
     for _source, reason in summary.failed:
-        console.print(f"[bold red]error:[/] {reason}", soft_wrap=True)
-    if single and not summary.failed and not quiet:
-        for target in summary.skipped:
-            console.print(f"skipped {target}: it exists (use --overwrite)")
+        console.print(f"[bold red]error:[/] {escape(reason)}", soft_wrap=True)
+    for target in summary.skipped if single else ():
+        # Only a file that appeared after planning gets here (planning refuses one that exists).
+        console.print(f"[bold red]error:[/] {escape(str(target))}: exists (use --overwrite)", soft_wrap=True)
     if not quiet and not single:
         rate = summary.done / summary.seconds if summary.seconds > 0 else 0.0
+        skipped = len(summary.skipped)
+        why = " (exist; --overwrite replaces them)" if skipped else ""
         console.print(
-            f"done {summary.done}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
-            f"in {summary.seconds:.1f} s ({rate:.2f} images/s)"
+            f"done {summary.done}, skipped {skipped}{why}, failed {len(summary.failed)} "
+            f"in {summary.seconds:.1f} s ({rate:.2f} images/s)",
+            markup=False,
+            soft_wrap=True,
         )
-    if summary.failed:
+    if summary.failed or (single and summary.skipped):
         raise typer.Exit(1)
