@@ -2,7 +2,8 @@
 
 A config travels inside every weights file (as JSON in the safetensors metadata), so a weights file alone
 rebuilds the right network. ``PAPER`` is the exact configuration of Zhang et al. (CVPR 2019); ``LITE`` is a
-narrower CPU-sized variant with an EfficientNet-Lite0 encoder. Add variants with :func:`register_config`.
+narrower CPU-sized variant with an EfficientNet-Lite0 encoder, and ``LITE1`` / ``LITE2`` are the same with
+the larger EfficientNet-Lite1 / Lite2 encoders. Add variants with :func:`register_config`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: The authors fed RGB in 0..255 minus this mean pixel (no scaling) with their Keras ImageNet weights.
 AUTHORS_MEAN_PIXEL = (127.16, 115.92, 106.03)
 
-ENCODERS = ("densenet201", "efficientnet_lite0")
+ENCODERS = ("densenet201", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,13 @@ LITE = ModelConfig(
     default_size=512,
 )
 
+#: ``lite`` with the larger EfficientNet-Lite1 encoder (21 blocks instead of 16, same widths): more
+#: capacity at about the same feature sizes, for when ``lite`` is the speed floor's bottleneck no more.
+LITE1 = LITE.replace(name="lite1", encoder="efficientnet_lite1")
+
+#: ``lite`` with EfficientNet-Lite2 (21 blocks, about 10 % wider: 24, 48, 120, 352 channels).
+LITE2 = LITE.replace(name="lite2", encoder="efficientnet_lite2")
+
 _REGISTRY: dict[str, ModelConfig] = {}
 
 
@@ -124,5 +132,5 @@ def config_names() -> list[str]:
     return list(_REGISTRY)
 
 
-for _config in (PAPER, PAPER_AUTHORS_INPUT, LITE):
+for _config in (PAPER, PAPER_AUTHORS_INPUT, LITE, LITE1, LITE2):
     register_config(_config)

