@@ -79,7 +79,7 @@ class OutputOptions:
     background: str | None = None  # colour name, hex or image path: write a composite
     alpha_only: bool = False  # write the matte as grayscale
     depth: int = 8  # bit depth of --alpha-only output (8 or 16)
-    preview: bool = False  # also write NAME.preview.jpg: input | matte | cut-out on a checkerboard
+    preview: bool = False  # also write OUT.preview.jpg beside each output: input | matte | cut-out
     decontaminate: bool = True  # estimate true foreground colours at soft edges
     overwrite: bool = False
     extension: str | None = None  # output format for folder outputs and stdout (default .png)
@@ -320,7 +320,9 @@ def _file_job(sources: list[_Source], target: Path, options: OutputOptions, sing
     refusal = format_refusal(target.suffix.lower(), options)
     if refusal:
         raise MatteError(refusal, target)
-    if options.extension is not None and normal_extension(options.extension) != target.suffix.lower():
+    if options.extension is not None and _FORMAT_NAMES[
+        normal_extension(options.extension)
+    ] != _FORMAT_NAMES.get(target.suffix.lower()):
         raise MatteError(
             f"--format {options.extension} is for folder outputs and stdout; -o {target} is a file"
         )

@@ -265,6 +265,8 @@ def test_format_that_disagrees_with_the_output_file_is_refused(tmp_path: Path) -
     source = _image(tmp_path / "a.jpg")
     with pytest.raises(MatteError, match=r"--format webp.*out.png"):
         plan_jobs([str(source)], tmp_path / "out.png", OutputOptions(extension="webp"))
+    jobs = plan_jobs([str(source)], tmp_path / "out.jpeg", OutputOptions(background="white", extension="jpg"))
+    assert [job.target.name for job in jobs] == ["out.jpeg"]
 
 
 def test_background_colour_and_image_are_prepared_once(tmp_path: Path) -> None:
