@@ -252,9 +252,15 @@ def plan_jobs(inputs: list[str], output: str | Path | None, options: OutputOptio
     """
     check_options(options)
     text = None if output is None else os.fspath(output)
+    to_stdout = text == "-" or (text is None and "-" in inputs)
+    if to_stdout and sys.stdout.isatty():
+        raise MatteError(
+            "will not write image bytes to a terminal: redirect stdout (> out.png), pipe it (| ...), "
+            "or give -o FILE"
+        )
     sources = _stdin_source(inputs) if "-" in inputs else _collect(inputs)
     single = len(inputs) == 1 and sources[0].explicit
-    if text == "-" or (text is None and sources[0].path == STDIN):
+    if to_stdout:
         jobs = [_stdout_job(sources, options)]
     elif text is not None and _names_a_file(text):
         jobs = [_file_job(sources, Path(text), options, single)]
@@ -303,11 +309,6 @@ def _stdout_job(sources: list[_Source], options: OutputOptions) -> ImageJob:
         )
     if options.preview:
         raise MatteError("--preview needs a file or folder output, not stdout")
-    if sys.stdout.isatty():
-        raise MatteError(
-            "will not write image bytes to a terminal: redirect stdout (> out.png), pipe it (| ...), "
-            "or give -o FILE"
-        )
     return _job(sources[0], STDOUT, strict=True)
 
 
@@ -320,13 +321,16 @@ def _file_job(sources: list[_Source], target: Path, options: OutputOptions, sing
     refusal = format_refusal(target.suffix.lower(), options)
     if refusal:
         raise MatteError(refusal, target)
-    if options.extension is not None and _FORMAT_NAMES[
-        normal_extension(options.extension)
-    ] != _FORMAT_NAMES.get(target.suffix.lower()):
+    if options.extension is not None and not _same_format(options.extension, target.suffix):
         raise MatteError(
             f"--format {options.extension} is for folder outputs and stdout; -o {target} is a file"
         )
     return _job(sources[0], target, strict=single)
+
+
+def _same_format(extension: str, suffix: str) -> bool:
+    """``--format jpg`` and ``NAME.jpeg`` agree."""
+    return _FORMAT_NAMES[normal_extension(extension)] == _FORMAT_NAMES.get(suffix.lower())
 
 
 def _folder_jobs(
