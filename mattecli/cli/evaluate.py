@@ -17,25 +17,40 @@ _REGION_TEXT = {
 
 def eval_command(
     data: str = typer.Argument(
-        ..., help="Labelled data: a folder (image/ + alpha/ [+ trimap/]) or a TOML spec."
+        ..., metavar="DATA", help="Labelled data: a folder (image/ + alpha/ [+ trimap/]) or a TOML spec."
     ),
-    model: str = typer.Option("default", "--model", "-m", help="Built-in model, weights file or checkpoint."),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        metavar="NAME|FILE",
+        help="Built-in model, weights file or training checkpoint.",
+    ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Folder for per_image.csv and summary.json (and pred/)."
+        None, "--out", "-o", metavar="DIR", help="Folder for per_image.csv and summary.json (and pred/)."
     ),
     save_pred: bool = typer.Option(
         False, "--save-pred", help="Keep the predicted mattes as PNGs in OUT/pred (needs --out)."
     ),
     max_size: int | None = typer.Option(
-        None, "--max-size", help="Long side the network sees (default: the model's)."
+        None,
+        "--max-size",
+        metavar="N",
+        help="Long side the network sees (multiple of 32; default: the model's).",
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     tta: bool = typer.Option(False, "--tta", help="Average with the mirrored image (as matte image --tta)."),
-    limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
+    limit: int | None = typer.Option(None, "--limit", metavar="N", help="Evaluate only the first N images."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
 ) -> None:
-    """Measure a model: SAD, MSE, Gradient, Connectivity (x1000-scaled sums, as published) and IoU."""
+    """Score a model on labelled photos: SAD, MSE, Gradient, Connectivity and IoU.
+
+    SAD, Gradient and Connectivity are sums over the region scored, / 1000 as published (Deep Image
+    Matting definitions); soft is the share of half-transparent predicted pixels. The region is the
+    trimaps' unknown band where trimap/ exists, the whole image otherwise; the summary says which. The
+    summary goes to stdout, progress and errors to stderr.
+    """
     with cli_errors():
         from mattecli.errors import MatteError
         from mattecli.evaluation import evaluate_data
