@@ -1,7 +1,8 @@
 """Atomic file output: write to a hidden temporary file beside the destination, then move it into place.
 
 Every file mattecli writes (images, videos, weights, checkpoints, configs) goes through
-:func:`atomic_output`, so an interrupted run never leaves a half-written file under the final name, and an
+:func:`atomic_output`, and every folder of files written as one result (PNG sequences) through
+:func:`atomic_folder`, so an interrupted run never leaves a half-written file under the final name, and an
 existing file is never replaced unless the caller asked for it. Only the standard library is used, so
 anything may import this module cheaply.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +42,50 @@ def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a hidden, empty folder next to ``path``; when the block succeeds, rename it to ``path``.
+
+    For outputs that are many files (PNG sequences). The folder is removed if the block raises. Without
+    ``overwrite`` an existing ``path`` is an error, checked before any work is done and again at the
+    rename (which refuses a folder that appeared in the meantime unless it is empty); with it, the old
+    one is replaced only after the new one is complete.
+    """
+    path = Path(path)
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise MatteError("exists (use --overwrite)", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.parent / f".{path.name[:100]}.{secrets.token_hex(4)}.partial"
+        temporary.mkdir()
+    except OSError as error:
+        raise MatteError(f"cannot write to this folder ({describe_error(error)})", path.parent) from None
+    try:
+        yield temporary
+        _rename_into_place(temporary, path, overwrite)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _rename_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
+    if not overwrite or not (path.exists() or path.is_symlink()):
+        try:
+            os.rename(temporary, path)  # fails on a file or a non-empty folder: nothing is lost
+        except OSError as error:
+            if path.exists() or path.is_symlink():
+                raise MatteError("exists (use --overwrite)", path) from None
+            raise MatteError(f"cannot write ({describe_error(error)})", path) from None
+        return
+    retired = path.parent / f".{path.name[:100]}.{secrets.token_hex(4)}.old"
+    os.replace(path, retired)
+    os.replace(temporary, path)
+    if retired.is_dir() and not retired.is_symlink():
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        retired.unlink(missing_ok=True)
 
 
 def _check_destination(path: Path, overwrite: bool) -> None:
