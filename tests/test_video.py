@@ -711,6 +711,15 @@ def test_temporal_filter_reduces_still_flicker_without_smearing_motion():
     assert square_left.any() and smoothed[1:][square_left].max() < 0.1
 
 
+@pytest.mark.parametrize("strength", [-0.1, 0.95, 1.0])
+def test_temporal_strength_has_one_rule_for_the_pipeline_and_the_filter(clip, tmp_path, strength):
+    with pytest.raises(MatteError, match=r"--temporal must be between 0 and 0.9, got"):
+        matte_video(clip, tmp_path / "o.mov", KeyMatter(), temporal=strength)
+    with pytest.raises(MatteError, match=r"--temporal must be between 0 and 0.9, got"):
+        TemporalFilter(strength)
+    assert os.listdir(tmp_path) == []
+
+
 def test_temporal_option_in_the_pipeline_reports_both_numbers(clip, tmp_path):
     counter = iter(range(1000))
 

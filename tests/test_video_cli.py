@@ -135,14 +135,25 @@ def test_help_states_the_overwrite_rule_and_every_codec():
         assert name in text
 
 
+def test_temporal_help_and_default_are_the_pipelines():
+    import inspect
+
+    from mattecli.cli.video import video_command
+    from mattecli.video.temporal import DEFAULT_STRENGTH, MAX_STRENGTH
+
+    option = inspect.signature(video_command).parameters["temporal"].default
+    assert option.default == DEFAULT_STRENGTH
+    assert f"up to {MAX_STRENGTH:g}" in option.help
+
+
 @pytest.fixture
 def damaged_clip(tmp_path: Path) -> Path:
     """75 frames (2.5 s at 30 fps), index first, cut in the middle: it opens, but half the frames
     are missing."""
     whole = tmp_path / "whole.mp4"
     subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=30",
-         "-frames:v", "75", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "15", "-movflags", "+faststart",
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc=size=48x36:rate=30", "-frames:v", "75", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "15", "-movflags", "+faststart",
          str(whole)],
         check=True,
     )  # fmt: skip

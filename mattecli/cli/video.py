@@ -3,6 +3,8 @@ a composite over a new background, or the matte alone), streaming, with the orig
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -15,15 +17,7 @@ from mattecli.cli.common import (
     load_matter,
     prefer_sleeping_threads,
 )
-
-#: What was written, by codec: (without a background, with one).
-_WRITTEN = {
-    "prores": ("ProRes 4444 with alpha", "ProRes 422 HQ composite"),
-    "vp9": ("VP9 with alpha", "VP9 composite"),
-    "png": ("RGBA PNG frames", "RGB PNG frames (composite)"),
-    "h264": ("H.264", "H.264 composite"),
-    "matte": ("grayscale matte", "grayscale matte"),
-}
+from mattecli.video.formats import CODEC_TABLE, codec_help  # the standard library only: --help stays fast
 
 
 def video_command(
@@ -32,33 +26,47 @@ def video_command(
         None,
         "-o",
         "--output",
+        metavar="PATH",
         help="Output file (.mov, .webm, .mp4, .mkv) or folder for PNG frames "
         "(default: INPUT.matte.mov, or INPUT.matte.mp4 with --bg).",
     ),
     bg: str | None = typer.Option(
-        None, "--bg", help="Composite over a colour (name or #hex), an image, or a video (looped)."
+        None,
+        "--bg",
+        metavar="COLOUR|FILE",
+        help="Composite over a colour (name or #hex), an image, or a video (looped).",
     ),
     codec: str | None = typer.Option(
         None,
         "--codec",
-        help="prores (4444 + alpha), vp9 (+ alpha), png (frames), h264 (composite) or matte "
-        "(grayscale matte alone); default: from the output's extension.",
+        metavar="CODEC",
+        help=codec_help(),
     ),
-    batch_size: int = typer.Option(4, "--batch-size", help="Frames per model call."),
-    start: str | None = typer.Option(None, "--start", help="Start at this time (seconds or mm:ss.ms)."),
-    end: str | None = typer.Option(None, "--end", help="Stop at this time (seconds or mm:ss.ms)."),
+    batch_size: int = typer.Option(4, "--batch-size", metavar="N", help="Frames per model call."),
+    start: str | None = typer.Option(
+        None, "--start", metavar="TIME", help="Start at this time (seconds or mm:ss.ms)."
+    ),
+    end: str | None = typer.Option(
+        None, "--end", metavar="TIME", help="Stop at this time (seconds or mm:ss.ms)."
+    ),
     temporal: float = typer.Option(
-        0.5,  # mattecli.video.pipeline.DEFAULT_TEMPORAL (not imported here: keeps --help fast)
+        0.5,  # mattecli.video.temporal.DEFAULT_STRENGTH and MAX_STRENGTH (numpy: not imported for --help)
         "--temporal",
+        metavar="X",
         help="Smooth the matte over time where the picture is still (0 = off, up to 0.9).",
     ),
     decontaminate: bool = typer.Option(
         True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
     ),
-    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    model: str = typer.Option(
+        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     max_size: int | None = typer.Option(
-        None, "--max-size", help="Long side the network sees (multiple of 32; default: the model's)."
+        None,
+        "--max-size",
+        metavar="N",
+        help="Long side the network sees (multiple of 32; default: the model's).",
     ),
     refine: bool | None = typer.Option(
         None,
@@ -83,38 +91,73 @@ def video_command(
     """Matte a video: ProRes 4444 with alpha by default, or a composite with --bg; audio is kept."""
     with cli_errors():
         prefer_sleeping_threads()
-        from mattecli.errors import MatteError
-        from mattecli.video import as_frame_fn, plan_video, run_plan
+        from mattecli.video import as_frame_fn, check_options, plan_video, run_plan
 
-        if not 0.0 <= temporal <= 0.9:
-            raise MatteError(f"--temporal must be between 0 and 0.9, got {temporal:g}")
-        if batch_size < 1:
-            raise MatteError(f"--batch-size must be at least 1, got {batch_size}")
+        check_options(batch_size, temporal)
         plan = plan_video(input_path, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
         matter = load_matter(model, device, max_size, quiet, refine, tta)
-        report = run_plan(
-            plan,
-            as_frame_fn(matter, decontaminate),
-            batch_size=batch_size,
-            temporal=temporal,
-            allow_partial=allow_partial,
-            progress=not quiet and is_interactive(),
-        )
+        with _progress_bar(plan, enabled=not quiet and is_interactive()) as progress:
+            report = run_plan(
+                plan,
+                as_frame_fn(matter, decontaminate),
+                batch_size=batch_size,
+                temporal=temporal,
+                allow_partial=allow_partial,
+                progress=progress,
+            )
     if report.partial:
-        from rich.markup import escape
-
-        from mattecli.video.pipeline import partial_message
-
-        message = partial_message(report.frames, report.expected_frames)
-        console.print(f"[bold yellow]warning:[/] {escape(str(report.source))}: {message}", soft_wrap=True)
+        _warn_partial(report)
     if not quiet:
         _summary(report, bg is not None)
+
+
+@contextlib.contextmanager
+def _progress_bar(plan, enabled: bool) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A rich progress bar on stderr (frames, frames/s, ETA) fed by the pipeline's callback, or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(plan.info.path.name, total=plan.expected_frames, rate="")
+
+        def update(done: int, total: int | None) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=done, rate=f"{done / elapsed:.1f} frames/s")
+
+        yield update
+
+
+def _warn_partial(report) -> None:
+    from rich.markup import escape
+
+    from mattecli.video.planning import partial_message
+
+    message = partial_message(report.frames, report.expected_frames)
+    console.print(f"[bold yellow]warning:[/] {escape(str(report.source))}: {message}", soft_wrap=True)
 
 
 def _summary(report, composite: bool) -> None:
     from rich.markup import escape
 
-    kind = _WRITTEN[report.codec][composite]
+    kind = CODEC_TABLE[report.codec].written[composite]
     audio = ", audio kept" if report.audio else ""
     fps = f"{float(report.frame_rate):.3f}".rstrip("0").rstrip(".")
     console.print(

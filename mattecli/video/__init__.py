@@ -8,41 +8,56 @@ Example::
     report = matte_video("clip.mp4", "out.mp4", bg="beach.jpg")      # H.264 composite, audio kept
     print(report.frames, report.frames_per_second, report.flicker)
 
-Modules: :mod:`~mattecli.video.ffmpeg` (probing, frame pipes), :mod:`~mattecli.video.formats` (codecs and
-containers), :mod:`~mattecli.video.temporal` (flicker measure and smoothing),
-:mod:`~mattecli.video.pipeline` (the streaming pipeline).
+Modules: :mod:`~mattecli.video.formats` (the codec table, containers), :mod:`~mattecli.video.ffmpeg`
+(probing, the reading and writing ffmpeg processes), :mod:`~mattecli.video.planning` (output, segment,
+timing: everything checked before the model loads), :mod:`~mattecli.video.temporal` (flicker measure and
+smoothing), :mod:`~mattecli.video.pixels` (the pixels the encoder gets), :mod:`~mattecli.video.pipeline`
+(the streaming pipeline).
+
+The names below are imported on first use (PEP 562), so that the command line can read the codec table
+for its help without loading numpy.
 """
 
 from __future__ import annotations
 
-from mattecli.video.ffmpeg import VideoInfo, ffmpeg_exe, probe
-from mattecli.video.formats import CODECS, OutputFormat, resolve_output
-from mattecli.video.pipeline import (
-    FrameFn,
-    VideoPlan,
-    VideoReport,
-    as_frame_fn,
-    matte_video,
-    plan_video,
-    run_plan,
-)
-from mattecli.video.temporal import FlickerStats, TemporalFilter, still_edge_flicker
+import importlib
+from typing import Any
 
-__all__ = [
-    "CODECS",
-    "FlickerStats",
-    "FrameFn",
-    "OutputFormat",
-    "TemporalFilter",
-    "VideoInfo",
-    "VideoPlan",
-    "VideoReport",
-    "as_frame_fn",
-    "ffmpeg_exe",
-    "matte_video",
-    "plan_video",
-    "probe",
-    "resolve_output",
-    "run_plan",
-    "still_edge_flicker",
-]
+_EXPORTS = {
+    "CODECS": "formats",
+    "CODEC_TABLE": "formats",
+    "Codec": "formats",
+    "OutputFormat": "formats",
+    "resolve_output": "formats",
+    "VideoInfo": "ffmpeg",
+    "ffmpeg_exe": "ffmpeg",
+    "probe": "ffmpeg",
+    "VideoPlan": "planning",
+    "check_options": "planning",
+    "parse_time": "planning",
+    "plan_video": "planning",
+    "FrameFn": "pipeline",
+    "ProgressFn": "pipeline",
+    "VideoReport": "pipeline",
+    "as_frame_fn": "pipeline",
+    "matte_video": "pipeline",
+    "run_plan": "pipeline",
+    "FlickerStats": "temporal",
+    "TemporalFilter": "temporal",
+    "still_edge_flicker": "temporal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"mattecli.video.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mattecli.video' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = sorted(_EXPORTS)

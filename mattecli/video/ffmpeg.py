@@ -4,16 +4,17 @@ We use the static ffmpeg binary that ``imageio-ffmpeg`` ships (or ``IMAGEIO_FFMP
 no system install. That build has no ffprobe, so :func:`probe` parses the stream summary that
 ``ffmpeg -i FILE`` prints on stderr; the format of that summary has been stable for over a decade.
 
-Processes are always started from argument lists (never a shell), in their own process group so that a
-Ctrl-C in the terminal reaches Python alone and Python decides how to stop them; their stderr goes to a
-temporary file (a decoder that complains about every frame of a damaged file would otherwise fill a pipe
-and stall) and the first meaningful line of it becomes the one-line error the user sees.
+:class:`FrameReader` decodes a clip into raw frames, :class:`FrameWriter` encodes raw frames into the
+output (with the source's audio). Processes are always started from argument lists (never a shell), in
+their own process group so that a Ctrl-C in the terminal reaches Python alone and Python decides how to
+stop them; their stderr goes to a temporary file (a decoder that complains about every frame of a damaged
+file would otherwise fill a pipe and stall) and the first meaningful line of it becomes the one-line error
+the user sees.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import IO
 import numpy as np
 
 from mattecli.errors import MatteError
+from mattecli.video.formats import OutputFormat
 
 #: Demuxers ffmpeg uses for still images: a still is not a video, ``matte image`` is the right tool.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
@@ -301,8 +303,64 @@ class FrameReader:
             return None
         return batch[:whole]
 
+    def complaint(self) -> str:
+        """The decoder's first complaint so far ('' if none): a clip that decodes with errors is damaged."""
+        return first_error_line(self.ffmpeg.error_text())
+
     def _end_of_stream(self) -> None:
         self.ffmpeg.finish("decoding", timeout=60)
+
+    def close(self) -> None:
+        self.ffmpeg.stop()
+
+
+class FrameWriter:
+    """The writing ffmpeg: raw frames of a known size on stdin, encoded as ``fmt`` says into ``target``
+    (a file, or a folder for PNG sequences), with the audio of ``audio_from`` (the source, cut by the
+    same ``input_args`` as the video) where the format takes audio."""
+
+    def __init__(
+        self,
+        target: Path,
+        fmt: OutputFormat,
+        size: tuple[int, int],
+        rate: Fraction,
+        *,
+        audio_from: Path | None = None,
+        audio_codec: str | None = None,
+        input_args: Sequence[str] = (),
+    ) -> None:
+        width, height = fmt.frame_size(*size)
+        self.pad = (height - size[1], width - size[0])
+        args = ["-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "-s", f"{width}x{height}"]
+        args += ["-framerate", str(rate), "-i", "pipe:0"]
+        audio = fmt.audio_args(audio_codec, trimmed=bool(input_args)) if audio_from is not None else []
+        if audio:
+            args += [*input_args, "-vn", "-sn", "-dn", "-i", str(audio_from)]
+        args += ["-map", "0:v:0"] + (["-map", "1:a?"] if audio else [])
+        args += [*fmt.encoder_args, *audio, "-f", fmt.muxer, "-y"]
+        if fmt.is_sequence:
+            args += ["-start_number", "1", str(target / "frame_%06d.png")]
+        else:
+            args += [str(target)]
+        self.ffmpeg = FfmpegProcess(args, stdin=subprocess.PIPE, stdout=None, what=fmt.path)
+
+    def write(self, pixels: np.ndarray) -> None:
+        """Encode N x H x W x C uint8 frames (edges repeated to even sides where the codec needs it)."""
+        if any(self.pad):
+            pixels = np.pad(pixels, ((0, 0), (0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        try:
+            self.ffmpeg.process.stdin.write(memoryview(np.ascontiguousarray(pixels)).cast("B"))
+        except (BrokenPipeError, ValueError):
+            # The encoder died (bad option, disk full...): its own message says why.
+            self.ffmpeg.process.wait()
+            raise self.ffmpeg.failure("encoding") from None
+
+    def finish(self) -> None:
+        """Close the input and wait for the encoder to write the end of the file."""
+        with contextlib.suppress(BrokenPipeError):
+            self.ffmpeg.process.stdin.close()
+        self.ffmpeg.finish("encoding")
 
     def close(self) -> None:
         self.ffmpeg.stop()
@@ -331,9 +389,3 @@ def count_frames(path: Path, info: VideoInfo, input_args: Sequence[str]) -> tupl
         return 0, Fraction(0)
     first, last = int(rows[0][2]), int(rows[-1][2]) + int(rows[-1][3])
     return len(rows), Fraction(last - first) * Fraction(int(base.group(1)), int(base.group(2)))
-
-
-def remove_quietly(path: Path) -> None:
-    """Delete a temporary file if it exists (cleanup must never mask the original error)."""
-    with contextlib.suppress(OSError):
-        os.unlink(path)
