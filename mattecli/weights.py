@@ -67,6 +67,53 @@ def save_weights(
     return path
 
 
+#: What :func:`file_kind` calls the formats mattecli reads itself.
+EMPTY, SAFETENSORS, PYTORCH, PICKLE = (
+    "an empty file",
+    "a safetensors file",
+    "a PyTorch file",
+    "a Python pickle",
+)
+#: Leading bytes of files that people pass by mistake (a photo for a model, a renamed download).
+_MAGIC = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"BM", "a BMP image"),
+    (b"\x1aE\xdf\xa3", "a Matroska or WebM video"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"PK\x03\x04", PYTORCH),  # a ZIP archive, the container torch.save writes
+)
+
+
+def file_kind(path: str | Path) -> str | None:
+    """What a file is, from its first bytes (None: not recognised), to say so in an error message.
+
+    safetensors files start with the little-endian length of a JSON header, then the header's ``{``;
+    pickles (torch's legacy format, or plain Python ones) start with the PROTO opcode 0x80.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        return EMPTY
+    size = Path(path).stat().st_size
+    if len(head) > 8 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
+        return SAFETENSORS
+    if head[4:8] == b"ftyp":
+        return "an MP4 or MOV video"
+    if head[:4] == b"RIFF":
+        return {b"WEBP": "a WebP image", b"AVI ": "an AVI video", b"WAVE": "a WAV file"}.get(
+            head[8:12], "a RIFF file"
+        )
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return PICKLE if head[0] == 0x80 else None
+
+
 def read_metadata(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     """Config and provenance of a weights file, without loading its tensors."""
     from safetensors import safe_open
@@ -74,11 +121,14 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise MatteError("weights file not found", path)
+    kind = file_kind(path)
+    if kind != SAFETENSORS:
+        raise MatteError(_not_weights(kind), path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except Exception as exc:
-        raise MatteError(f"not a valid safetensors weights file ({_short(exc)})", path) from None
+        raise MatteError(f"damaged or truncated safetensors file ({_short(exc)})", path) from None
     if _CONFIG_KEY not in metadata:
         raise MatteError("weights file has no mattecli config in its metadata", path)
     try:
@@ -130,6 +180,14 @@ def _check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[st
             )
         if found[key].is_floating_point() and not torch.isfinite(found[key]).all():
             raise MatteError(f"tensor {key} contains NaN or infinite values", path)
+
+
+def _not_weights(kind: str | None) -> str:
+    if kind == PYTORCH:
+        return "is a PyTorch file, not a weights file (matte export turns a training checkpoint into one)"
+    if kind == EMPTY:
+        return "is empty, not a weights file"
+    return f"not a weights file (it is {kind})" if kind else "not a valid safetensors weights file"
 
 
 def _short(exc: BaseException) -> str:

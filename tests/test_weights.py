@@ -124,3 +124,27 @@ def test_written_file_gets_ordinary_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_file_kind_names_what_people_pass_by_mistake(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mattecli.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
+
+    weights = save_weights(make_tiny_net(), tmp_path / "m.safetensors")
+    torch.save({"a": torch.zeros(2)}, tmp_path / "c.pt")
+    (tmp_path / "p.pkl").write_bytes(__import__("pickle").dumps({"a": 1}))
+    (tmp_path / "e.bin").write_bytes(b"")
+    (tmp_path / "t.txt").write_text("hello there\n")
+    image = Image.new("RGB", (4, 4))
+    image.save(tmp_path / "i.jpg")
+    image.save(tmp_path / "i.png")
+    image.save(tmp_path / "i.webp")
+    assert file_kind(weights) == SAFETENSORS
+    assert file_kind(tmp_path / "c.pt") == PYTORCH
+    assert file_kind(tmp_path / "p.pkl") == PICKLE
+    assert file_kind(tmp_path / "e.bin") == EMPTY
+    assert file_kind(tmp_path / "t.txt") is None
+    assert file_kind(tmp_path / "i.jpg") == "a JPEG image"
+    assert file_kind(tmp_path / "i.png") == "a PNG image"
+    assert file_kind(tmp_path / "i.webp") == "a WebP image"

@@ -102,7 +102,10 @@ def handle_termination_signals() -> None:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error (no traceback) and return the Exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: brackets in a message (a file name, pip install 'mattecli[onnx]') are text, not markup.
+    console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -153,6 +156,15 @@ def prefer_sleeping_threads() -> None:
 TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes, up to twice the time."
 
 
+def check_max_size(max_size: int | None) -> None:
+    """``--max-size`` by its name: Matter's own error names its parameter, ``max_size``."""
+    from mattecli.errors import MatteError
+    from mattecli.models import STRIDE
+
+    if max_size is not None and (max_size < STRIDE or max_size % STRIDE):
+        raise MatteError(f"--max-size must be a positive multiple of {STRIDE}, got {max_size}")
+
+
 def load_matter(
     model: str,
     device: str,
@@ -165,6 +177,7 @@ def load_matter(
     from mattecli.device import describe
     from mattecli.inference import Matter
 
+    check_max_size(max_size)
     matter = Matter(model=model, device=device, max_size=max_size, refine=refine, tta=tta)
     if not quiet:
         precision = "fp16" if matter.half else "fp32"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import cli_errors, console, is_interactive
+from mattecli.cli.common import check_max_size, cli_errors, console, is_interactive
 
 _REGION_TEXT = {
     "unknown": "over the unknown region of the trimaps (Composition-1k protocol)",
@@ -57,6 +57,9 @@ def eval_command(
 
         if save_pred and out is None:
             raise MatteError("--save-pred needs --out DIR")
+        if limit is not None and limit < 1:
+            raise MatteError(f"--limit must be at least 1, got {limit}")
+        check_max_size(max_size)
         show = is_interactive() and not quiet
         report = evaluate_data(
             data,

@@ -116,15 +116,38 @@ def resolve_checkpoint(path_or_run: str | Path) -> Path:
 
 
 def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
-    """Read a checkpoint safely (weights_only) and check that it is one of ours."""
+    """Read a checkpoint safely (weights_only) and check that it is one of ours.
+
+    Whatever else the file is (a photo, a weights file, a pickle of Python objects, a truncated
+    download), the error is one line that says so, not torch's paragraph about ``weights_only``.
+    """
+    import pickle
+    import warnings
+
+    from mattecli.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
+
     path = resolve_checkpoint(path_or_run)
+    kind = file_kind(path)
+    if kind == SAFETENSORS:
+        raise MatteError("is a weights file, not a training checkpoint (it needs no export)", path)
+    if kind == EMPTY:
+        raise MatteError("is empty, not a training checkpoint", path)
+    if kind not in (PYTORCH, PICKLE):
+        raise MatteError(f"not a training checkpoint (it is {kind or 'no format mattecli reads'})", path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        message = " ".join(str(exc).split())[:200]
-        raise MatteError(f"not a readable mattecli checkpoint ({message})", path) from None
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise before the real error
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise MatteError(
+            "not a mattecli checkpoint: it holds pickled Python objects, which mattecli never loads "
+            "(they could run code)",
+            path,
+        ) from None
+    except Exception:
+        raise MatteError("damaged or truncated checkpoint (torch cannot read it)", path) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
-        raise MatteError("not a mattecli training checkpoint", path)
+        raise MatteError("not a mattecli training checkpoint (a PyTorch file without its fields)", path)
     return state, path
 
 
