@@ -25,10 +25,12 @@ import json
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -263,8 +265,6 @@ def onnx_metadata(config: Any, outputs: Sequence[str], provenance: dict[str, Any
 
 def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """An exported file's metadata, JSON values decoded (``config`` as a ModelConfig)."""
-    from mattecli.config import ModelConfig
-
     onnx = _import_onnx()
     path = Path(path)
     if not path.is_file():
@@ -273,19 +273,88 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise MatteError(f"not a readable ONNX file ({_short(exc)})", path) from None
-    props = {p.key: p.value for p in model.metadata_props}
+    return decode_metadata({p.key: p.value for p in model.metadata_props}, path)
+
+
+def decode_metadata(props: dict[str, str], path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``metadata_props`` as written by :func:`onnx_metadata` -> values (``config`` as a ModelConfig)."""
+    from mattecli.config import ModelConfig
+
     if "mattecli.config" not in props:
         raise MatteError("ONNX file has no mattecli config in its metadata (not exported by mattecli?)", path)
-    decoded: dict[str, Any] = {
-        key.removeprefix("mattecli."): json.loads(value) if key not in _PLAIN_KEYS else value
-        for key, value in props.items()
-        if key.startswith("mattecli.")
-    }
-    decoded["config"] = ModelConfig.from_json(props["mattecli.config"])
+    try:
+        decoded: dict[str, Any] = {
+            key.removeprefix("mattecli."): value if key in _PLAIN_KEYS else json.loads(value)
+            for key, value in props.items()
+            if key.startswith("mattecli.")
+        }
+        decoded["config"] = ModelConfig.from_json(props["mattecli.config"])
+    except (ValueError, TypeError) as exc:
+        raise MatteError(f"ONNX file has invalid mattecli metadata ({_short(exc)})", path) from None
     return decoded
 
 
 _PLAIN_KEYS = ("mattecli.format", "mattecli.version")
+
+
+@dataclass
+class OnnxOutput:
+    """What :class:`OnnxNet` returns: the maps the file exports (N x 1 x H x W tensors), None for the
+    others. ``alpha`` is always there."""
+
+    alpha: Tensor
+    foreground: Tensor | None = None
+    background: Tensor | None = None
+    beta: Tensor | None = None
+
+
+class OnnxNet:
+    """An exported file run by onnxruntime, called like a :class:`~mattecli.models.LateFusionNet`.
+
+    ``net(batch).alpha`` takes and returns what the network does (N x 3 x H x W float32 in [0, 1], sides
+    multiples of 32; torch tensors), and ``config`` is the file's model config, so code written for the
+    PyTorch network (``Matter._forward``: resizing, tiles, the mirrored ``--tta`` pass) runs it unchanged.
+    CPU only. On the bundled model at 512 px it is faster than the PyTorch path (benchmarks/RESULTS.md).
+
+    Args:
+        path: A file written by :func:`export_onnx`.
+        threads: onnxruntime's intra-op threads (default: torch's thread count, as the PyTorch path uses).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        ort = _import_onnxruntime()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MatteError("ONNX file not found", self.path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # Sleeping, not spinning, worker threads: on a shared CPU spinning was 30 % slower
+        # (benchmarks/RESULTS.md), and the CLI asks the same of PyTorch's OpenMP threads.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise MatteError(f"onnxruntime cannot load this file ({_short(exc)})", self.path) from None
+        meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map, self.path)
+        self.config, self.provenance = meta["config"], meta.get("provenance", {})
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs != [INPUT_NAME] or "alpha" not in self.output_names:
+            raise MatteError(f"ONNX file needs an {INPUT_NAME} input and an alpha output", self.path)
+
+    def __call__(self, image: Tensor) -> OnnxOutput:
+        from mattecli.models.late_fusion import check_input_size
+
+        check_input_size(image)
+        array = np.ascontiguousarray(image.detach().to("cpu", torch.float32).numpy())
+        results = self.session.run(None, {INPUT_NAME: array})
+        maps = {name: torch.from_numpy(value) for name, value in zip(self.output_names, results, strict=True)}
+        return OnnxOutput(**{name: value for name, value in maps.items() if name in OUTPUTS})
+
+    def eval(self) -> OnnxNet:
+        """No train mode to leave; here so that code calling ``net.eval()`` works."""
+        return self
 
 
 def _describe(graph: Any, config: Any, outputs: Sequence[str], provenance: dict[str, Any]) -> None:
@@ -311,6 +380,14 @@ def _checked_output(output: str | os.PathLike[str], overwrite: bool) -> Path:
     if output.exists() and not overwrite:
         raise MatteError("file exists (pass --overwrite to replace it)", output)
     return output
+
+
+def _import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MatteError(f"running ONNX files needs onnxruntime: {INSTALL_HINT}") from None
+    return onnxruntime
 
 
 def _import_onnx() -> Any:

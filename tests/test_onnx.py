@@ -219,3 +219,65 @@ def test_a_file_that_is_not_onnx_is_a_clear_error(tmp_path: Path) -> None:
     fake.write_bytes(b"\x00 not a protobuf \xff" * 3)
     with pytest.raises(MatteError, match=r"fake\.onnx: (not a readable ONNX file|ONNX file has no)"):
         read_onnx_metadata(fake)
+
+
+# ------------------------------------------------------------------------------------ onnxruntime backend
+
+
+def test_onnx_net_is_called_like_the_network(tiny_weights: Path, tmp_path: Path) -> None:
+    from mattecli.onnx_export import OnnxNet
+
+    net = OnnxNet(export_onnx(tiny_weights, tmp_path / "t.onnx", outputs="alpha,beta"))
+    assert net.config == TINY and net.eval() is net and net.provenance["weights"] == {"purpose": "tests"}
+    image = random_images(2, 64, 96, seed=11)
+    result = net(torch.from_numpy(image).contiguous(memory_format=torch.channels_last))
+    reference = pytorch_outputs(load_weights(tiny_weights), image)
+    assert isinstance(result.alpha, torch.Tensor) and result.alpha.shape == (2, 1, 64, 96)
+    assert np.abs(result.alpha.numpy() - reference["alpha"]).max() < 1e-3
+    assert np.abs(result.beta.numpy() - reference["beta"]).max() < 1e-3
+    assert result.foreground is None and result.background is None
+    with pytest.raises(ValueError, match="not a multiple of 32"):
+        net(torch.rand(1, 3, 64, 70))
+
+
+def test_matter_gives_the_same_matte_through_onnxruntime(tiny_weights: Path, tmp_path: Path) -> None:
+    """What Matter would do with an ONNX file: its PyTorch network swapped for OnnxNet, all else equal
+    (resizing, tiled refinement, the mirrored --tta pass)."""
+    from conftest import synthetic_scene
+
+    from mattecli.inference import Matter
+    from mattecli.onnx_export import OnnxNet
+
+    onnx_net = OnnxNet(export_onnx(tiny_weights, tmp_path / "tiny.onnx"))
+    image, _ = synthetic_scene(150, 230, seed=4)
+    for options in ({}, {"tta": True}, {"refine": True, "tile_size": 96}):
+        matter = Matter(tiny_weights, device="cpu", max_size=64, **options)
+        reference = matter.predict_alpha(image)
+        matter.net = onnx_net
+        alpha = matter.predict_alpha(image)
+        assert alpha.shape == (150, 230) and reference.std() > 0.01
+        assert np.abs(alpha - reference).max() < 1e-3, options
+
+
+def test_onnx_net_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mattecli.onnx_export import OnnxNet
+
+    with pytest.raises(MatteError, match=r"nothing\.onnx: ONNX file not found"):
+        OnnxNet(tmp_path / "nothing.onnx")
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save_model(
+        onnx.helper.make_model(
+            onnx.helper.make_graph(
+                [onnx.helper.make_node("Identity", ["x"], ["y"])],
+                "g",
+                [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+            )
+        ),
+        str(foreign),
+    )
+    with pytest.raises(MatteError, match=r"foreign\.onnx: ONNX file has no mattecli config"):
+        OnnxNet(foreign)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MatteError, match=r"needs onnxruntime: pip install 'mattecli\[onnx\]'"):
+        OnnxNet(foreign)
