@@ -224,3 +224,14 @@ def test_a_model_that_is_not_a_weights_file_is_named(photo, tmp_path, make, mess
     out = tmp_path / "out.png"
     one_error_line(run("image", str(photo), "-o", str(out), "--model", str(model)), str(model), message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["export", "average"])
+def test_an_output_that_is_a_folder_is_named_as_one(tmp_path: Path, command: str) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    step = _checkpoint(tmp_path / "step.pt")
+    sources = [str(step)] if command == "export" else [str(step), str(_weights(tmp_path / "w"))]
+    line = one_error_line(run(command, *sources, "-o", str(folder)), str(folder))
+    assert "is a folder" in line and "FILE.safetensors" in line
+    assert list(folder.iterdir()) == []

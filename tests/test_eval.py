@@ -149,3 +149,15 @@ def test_eval_refuses_to_overwrite_and_reports_bad_input(tmp_path: Path, weights
     assert missing.exit_code == 1 and "nowhere" in missing.output and "Traceback" not in missing.output
     no_out = run_eval(str(data), "--model", str(weights), "--save-pred")
     assert no_out.exit_code == 1 and "--save-pred needs --out" in no_out.output
+
+
+def test_piped_summary_has_no_box_drawing(tmp_path: Path, weights: Path) -> None:
+    """stdout is a pipe here: the summary is plain columns that grep and awk can read, one row a region."""
+    data = make_data(tmp_path / "data", trimaps=False)
+    result = run_eval(str(data), "--model", str(weights))
+    assert result.exit_code == 0, result.output
+    assert not set("┏┃━│└┘┡╇") & set(result.stdout)
+    lines = result.stdout.strip().splitlines()
+    header, row = lines[-2].split(), lines[-1].split()
+    assert header == ["region", "images", "SAD", "MSE", "Grad", "Conn", "IoU", "soft"]
+    assert row[:2] == ["whole", "3"] and len(row) == len(header)

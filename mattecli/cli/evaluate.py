@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -112,7 +113,8 @@ def _print_summary(summary: dict, quiet: bool) -> None:
         for name, values in groups.items():
             stdout.print(f"{name}: " + "  ".join(f"{key} {_format(key, values[key])}" for key in _METRICS))
         return
-    table = Table(title_justify="left")
+    # On a terminal a boxed table; piped, the same columns without box drawing, for grep and awk.
+    table = Table(title_justify="left", **({} if sys.stdout.isatty() else {"box": None, "pad_edge": False}))
     for column in ("region", "images", "SAD", "MSE", "Grad", "Conn", "IoU", "soft"):
         table.add_column(column, justify="right" if column != "region" else "left")
     for name, values in groups.items():

@@ -140,6 +140,8 @@ def average_weights(
 def _checked_output(output: str | Path, overwrite: bool) -> Path:
     """The destination of a weights file, refused early (before any loading) if it is misnamed or taken."""
     output = Path(output).expanduser()
+    if output.is_dir():
+        raise MatteError("is a folder; -o takes the file to write (FILE.safetensors)", output)
     if output.suffix != ".safetensors":
         raise MatteError("the weights file name must end in .safetensors", output)
     if output.exists() and not overwrite:
