@@ -7,12 +7,14 @@ import importlib
 import typer
 
 from mattecli import __version__
+from mattecli.cli.common import MatteCommand
 
 app = typer.Typer(
     name="matte",
     help="Pull people and objects out of photos and videos (Late Fusion CNN matting).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
+    rich_markup_mode=None,  # plain help (see MatteCommand); errors as one "Error: ..." line, no box
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -54,7 +56,7 @@ def _register() -> None:
     must fail loudly (in CI first), not vanish from ``matte --help``."""
     for name, module, function in COMMANDS:
         mod = importlib.import_module(f"mattecli.cli.{module}")
-        app.command(name)(getattr(mod, function))
+        app.command(name, cls=MatteCommand)(getattr(mod, function))
 
 
 _register()
