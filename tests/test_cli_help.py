@@ -120,9 +120,9 @@ def test_help_in_a_real_80_column_process_keeps_long_option_names_whole() -> Non
     assert "<" not in proc.stdout and "{" not in proc.stdout
 
 
-def test_a_flag_given_a_value_is_not_taken_for_an_input(tmp_path) -> None:
-    """``--alpha-only true`` used to look right because the help showed ``--alpha-only <bool>``; the help
-    now shows a bare flag, and the stray value is reported as the input file it was taken for."""
+def test_a_flag_shows_no_value_placeholder() -> None:
+    """``--alpha-only true`` looked right because the help showed ``--alpha-only <bool>`` (and then failed
+    with "true: no such file"); the help now shows a bare flag."""
     assert re.search(r"--alpha-only\s{2,}Write", help_text("image"))
 
 
@@ -144,3 +144,15 @@ def test_show_completion_prints_the_script_for_the_shell() -> None:
     result = CliRunner().invoke(app, ["--show-completion"], env={"SHELL": "/bin/bash"})
     assert result.exit_code == 0, result.output
     assert "_MATTE_COMPLETE=complete_bash" in result.output and "complete " in result.output
+
+
+def test_install_completion_writes_the_script_and_sources_it_from_bashrc(tmp_path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    code = "from mattecli.cli.app import app; app(prog_name='matte')"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--install-completion"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    script = tmp_path / ".bash_completions" / "matte.sh"
+    assert "_MATTE_COMPLETE=complete_bash" in script.read_text()
+    assert str(script) in (tmp_path / ".bashrc").read_text()
