@@ -64,7 +64,7 @@ def test_a_terminal_gets_a_table(cache: Path, tiny_weights: Path) -> None:
     shutil.copy(tiny_weights, cache / "mine.safetensors")
     leader, follower = pty.openpty()
     code = "from mattecli.cli.app import app; app(prog_name='matte')"
-    env = {**os.environ, "COLUMNS": "120"}
+    env = {**os.environ, "COLUMNS": "80"}
     with subprocess.Popen(
         [sys.executable, "-c", code, "models"], stdout=follower, stderr=subprocess.PIPE, env=env
     ) as proc:
@@ -84,6 +84,7 @@ def test_a_terminal_gets_a_table(cache: Path, tiny_weights: Path) -> None:
     assert proc.returncode == 0, stderr
     assert BOX & set(screen) and "mine" in screen and "lite (default)" in screen
     assert "\t" not in screen and "cache:" in stderr
+    assert "…" not in screen  # long names wrap in their cell rather than being cut
 
 
 def _training_provenance(stage: str, steps: int, depth: int) -> dict:

@@ -104,7 +104,7 @@ def _print_table(rows: list[dict]) -> None:
 
     table = Table()
     for column in ("name", "source", "size", "config", "provenance"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a long file name breaks, never ends in "…"
     for row in rows:
         cells = (_title(row), row["source"], row["size"], row["config"], row["provenance"])
         table.add_row(*(escape(cell) for cell in cells))
