@@ -44,6 +44,7 @@ RESUMABLE_OVERRIDES = frozenset(
         "threads",
         "stop_after",
         "device",
+        "compile",
     }
 )
 #: Fields that never go into run.toml (they are about this invocation only).
@@ -56,6 +57,25 @@ class RunConfig:
 
     ``batch_size`` is the GLOBAL batch: with N processes each one takes ``batch_size / N`` samples,
     so a run gives the same result (up to float rounding) on one GPU or eight.
+
+    Settings without a command-line flag (set them in a ``--config`` TOML file):
+
+    * ``decoder_channels``, ``fusion_channels`` (one width for every fusion layer, or a list of them),
+      ``fusion_image_channels``: widen or narrow the model config of a new run (the name gets a suffix
+      such as ``-w24``); with ``--init`` they must match the file's config.
+    * ``half_cycle_steps``: the learning-rate half cycle in steps (instead of ``half_cycle_epochs``);
+      ``lr_hold_steps``: the first N steps run at ``lr_min`` before the cycles start.
+    * ``time_budget`` (seconds of the training loop), ``budget_cycles``, ``probe_steps``: size the run to
+      a wall-clock budget. The first ``probe_steps`` steps run at ``lr_min`` and measure the speed (their
+      first third is warm-up: compilation, cuDNN's algorithm search); then ``budget_cycles`` whole
+      learning-rate cycles that fit what is left of the budget follow, ending at a low point, with a
+      checkpoint at each low point. ``steps``, if given, is an upper limit. The decision is written into
+      ``run.toml`` (``steps``, ``half_cycle_steps``, ``lr_hold_steps``, ``ckpt_every``; no budget), so
+      the file replays the run exactly and a resumed run does not probe again.
+    * ``compile``: ``true`` hands the forward pass and loss to ``torch.compile`` (inductor: fewer, fused
+      kernels, a GPU lever; the first steps are slow while it compiles); a string names another
+      ``torch.compile`` backend (``"eager"`` and ``"aot_eager"`` trace without generating code: quick
+      checks that the step compiles as one graph).
     """
 
     stage: str = "seg"
@@ -77,6 +97,8 @@ class RunConfig:
     lr_min: float | None = None
     lr_max: float | None = None
     half_cycle_epochs: float = 2.0
+    half_cycle_steps: int | None = None
+    lr_hold_steps: int = 0
     momentum: float = 0.9
     clip_norm: float = 5.0
     weight_decay: str = "code"
@@ -94,6 +116,13 @@ class RunConfig:
     threads: int | None = None
     quiet: bool = False
     stop_after: int | None = None
+    decoder_channels: int | None = None
+    fusion_channels: int | list[int] | None = None
+    fusion_image_channels: int | None = None
+    time_budget: float | None = None
+    budget_cycles: int = 1
+    probe_steps: int = 20
+    compile: bool | str = False
 
     def lr_range(self) -> tuple[float, float]:
         """The (lower, upper) learning rates: the flags, else the authors' range for the stage."""
@@ -129,7 +158,39 @@ class RunConfig:
             raise MatteError(f"learning rates must satisfy 0 < lr-min <= lr-max, got {low}, {high}")
         if self.half_cycle_epochs <= 0:
             raise MatteError("--half-cycle-epochs must be positive")
+        if self.half_cycle_steps is not None and self.half_cycle_steps <= 0:
+            raise MatteError("--half-cycle-steps must be positive")
+        if self.lr_hold_steps < 0:
+            raise MatteError("lr_hold_steps must be 0 or more")
+        if not isinstance(self.compile, bool) and not (isinstance(self.compile, str) and self.compile):
+            raise MatteError(
+                f"compile must be true, false or a torch.compile backend name, got {self.compile!r}"
+            )
+        self._validate_widths()
+        self._validate_budget()
         return self
+
+    def _validate_widths(self) -> None:
+        for name in ("decoder_channels", "fusion_channels", "fusion_image_channels"):
+            value = getattr(self, name)
+            widths = value if isinstance(value, list | tuple) else [] if value is None else [value]
+            if value is not None and (not widths or min(widths) <= 0):
+                raise MatteError(f"{name} must be positive, got {value!r}")
+
+    def _validate_budget(self) -> None:
+        if self.time_budget is None:
+            return
+        if self.time_budget <= 0:
+            raise MatteError("--time-budget must be positive")
+        if self.budget_cycles < 1:
+            raise MatteError("budget_cycles must be at least 1")
+        if self.probe_steps < 3:
+            raise MatteError("probe_steps must be at least 3 (warm-up, then a measurement)")
+        if self.steps is not None and self.steps < self.probe_steps + 2 * self.budget_cycles:
+            raise MatteError(
+                f"--steps {self.steps} leaves no room for the {self.probe_steps} probe steps and "
+                f"{self.budget_cycles} cycle(s) of the time budget"
+            )
 
     def to_dict(self, *, saved_only: bool = False) -> dict[str, Any]:
         """Plain dict (JSON/TOML-ready). ``saved_only`` drops per-invocation fields."""

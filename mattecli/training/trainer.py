@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from mattecli.config import ModelConfig, get_config
 from mattecli.errors import MatteError
+from mattecli.losses import stage_loss, weight_decay_penalty
 from mattecli.training import checkpoint as ckpt
 from mattecli.training import distributed as dist_utils
 from mattecli.training.logging import RunLogger
@@ -115,6 +116,86 @@ def resolve_model_config(name_or_file: str) -> ModelConfig:
         return get_config(name_or_file)
     except ValueError as exc:
         raise MatteError(str(exc)) from None
+
+
+_WIDTH_LABELS = {
+    "decoder_channels": "decoder width",
+    "fusion_channels": "fusion widths",
+    "fusion_image_channels": "fusion image width",
+}
+
+
+def apply_widths(model_config: ModelConfig, run: RunConfig) -> ModelConfig:
+    """The model config with the run's width settings applied (the same object when there are none).
+
+    ``fusion_channels`` is one width for every fusion layer or a list with one per layer. The name gets a
+    suffix saying what changed: ``-w24`` when all three widths became 24, else ``-d24``, ``-f32`` (or
+    ``-f32x16``) and ``-i16`` for the decoder, fusion and fusion-image widths that were set.
+    """
+    wanted = _wanted_widths(model_config, run)
+    if not wanted:
+        return model_config
+    changed = model_config.replace(**wanted)
+    return changed.replace(name=f"{model_config.name}-{_width_suffix(wanted)}")
+
+
+def _wanted_widths(model_config: ModelConfig, run: RunConfig) -> dict[str, Any]:
+    wanted: dict[str, Any] = {}
+    if run.decoder_channels is not None:
+        wanted["decoder_channels"] = int(run.decoder_channels)
+    if run.fusion_channels is not None:
+        value = run.fusion_channels
+        layers = len(model_config.fusion_channels)
+        wanted["fusion_channels"] = (
+            tuple(value) if isinstance(value, list | tuple) else (int(value),) * layers
+        )
+    if run.fusion_image_channels is not None:
+        wanted["fusion_image_channels"] = int(run.fusion_image_channels)
+    return wanted
+
+
+def _width_suffix(wanted: dict[str, Any]) -> str:
+    fusion = wanted.get("fusion_channels")
+    if len(wanted) == 3 and len(set(fusion)) == 1:
+        width = fusion[0]
+        if wanted["decoder_channels"] == width == wanted["fusion_image_channels"]:
+            return f"w{width}"
+    parts = []
+    if "decoder_channels" in wanted:
+        parts.append(f"d{wanted['decoder_channels']}")
+    if fusion is not None:
+        parts.append("f" + (str(fusion[0]) if len(set(fusion)) == 1 else "x".join(map(str, fusion))))
+    if "fusion_image_channels" in wanted:
+        parts.append(f"i{wanted['fusion_image_channels']}")
+    return "-".join(parts)
+
+
+def check_init_widths(model_config: ModelConfig, run: RunConfig, source: str) -> None:
+    """Width settings must describe the model that --init holds (they cannot reshape trained weights)."""
+    for key, want in _wanted_widths(model_config, run).items():
+        have = getattr(model_config, key)
+        if want != have:
+            shown = lambda v: "-".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
+            raise MatteError(
+                f"{_WIDTH_LABELS[key]} {shown(want)} asked for, but the --init model holds {shown(have)}",
+                source,
+            )
+
+
+def plan_budget(
+    rate: float, seconds_left: float, hold: int, cycles: int, max_steps: int | None = None
+) -> tuple[int, int]:
+    """(half-cycle steps, total steps) for ``cycles`` whole learning-rate cycles after ``hold`` steps.
+
+    ``rate`` is the measured speed (steps/s) and ``seconds_left`` what remains of the time budget; the
+    cycles share the steps that fit, ending at a low point. At least one step per half cycle is kept, so
+    an exhausted budget still ends on a low point; ``max_steps`` caps the total.
+    """
+    half = int(max(rate, 0.0) * max(seconds_left, 0.0) // (2 * cycles))
+    if max_steps is not None:
+        half = min(half, (max_steps - hold) // (2 * cycles))
+    half = max(1, half)
+    return half, hold + 2 * cycles * half
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
@@ -224,6 +305,7 @@ class Trainer:
         self._seed_everything(config.seed)
         self.model = self._build_model()
         self._build_data()
+        self.start_step_hint = int(self.resume_state["step"]) if self.resume_state is not None else 0
         self.total_steps = self._total_steps()
         self._build_optimisation()
         self.start_step = 0
@@ -231,6 +313,7 @@ class Trainer:
         if self.resume_state is not None:
             self._restore(self.resume_state)
         self.net = self._wrap(self.model)
+        self._compute = self._compiled(self._forward_loss) if config.compile else self._forward_loss
         self._stop_requested = False
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -256,11 +339,12 @@ class Trainer:
             return ModelConfig.from_json(self.resume_state["model_config"])
         named = resolve_model_config(self.cfg.model_config) if self.cfg.model_config else None
         if self.cfg.init is None:
-            return named or resolve_model_config(DEFAULT_MODEL_CONFIG)
+            return apply_widths(named or resolve_model_config(DEFAULT_MODEL_CONFIG), self.cfg)
         tensors, config, provenance = load_init_weights(self.cfg.init)
         self._init_tensors = tensors
         self.init_provenance = provenance
-        if named is not None and named != config:
+        check_init_widths(config, self.cfg, self.cfg.init)
+        if named is not None and apply_widths(named, self.cfg) != config:
             raise MatteError(
                 f"--init holds a {config.name!r} model but --model-config is {named.name!r}",
                 self.cfg.init,
@@ -345,6 +429,12 @@ class Trainer:
             self.val_dataset = build_dataset(cfg.val, size=size, train=False, seed=cfg.seed)
 
     def _total_steps(self) -> int:
+        """The run's length; with a time budget, an upper limit until the probe has decided it."""
+        if self.cfg.time_budget is not None:
+            # Steps before the probe ends run at lr_min (the hold); the cycles begin after it.
+            self.lr_hold = self.start_step_hint + self.cfg.probe_steps
+            return self.cfg.steps if self.cfg.steps is not None else _UNDECIDED_STEPS
+        self.lr_hold = self.cfg.lr_hold_steps
         if self.cfg.steps is not None:
             return self.cfg.steps
         epochs = self.cfg.epochs if self.cfg.epochs is not None else DEFAULT_EPOCHS
@@ -359,8 +449,11 @@ class Trainer:
                 self.trainable, lr=low, momentum=cfg.momentum, weight_decay=decay
             )
         else:
-            self.optimizer = torch.optim.AdamW(self.trainable, lr=low, weight_decay=decay)
-        half_cycle = max(1, round(cfg.half_cycle_epochs * self.steps_per_epoch))
+            # The fused kernel updates every tensor in a few launches instead of several per tensor: on a
+            # GPU, where this small network's step is a few thousand short kernels, that is a real share.
+            fused = self.device.type == "cuda" or None
+            self.optimizer = torch.optim.AdamW(self.trainable, lr=low, weight_decay=decay, fused=fused)
+        half_cycle = cfg.half_cycle_steps or max(1, round(cfg.half_cycle_epochs * self.steps_per_epoch))
         self.schedule = TriangularCyclicLR(self.optimizer, low, high, half_cycle)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
@@ -418,28 +511,32 @@ class Trainer:
             logger.close()
 
     def _loop(self, logger: RunLogger) -> tuple[int, Path | None, bool]:
-        cfg = self.cfg
         step = self.start_step
         checkpoint_path = None
         window = _Window()
         skipped: list[str] = []
         batches = self._batches(step)
+        probe = _Probe(step, self.cfg.probe_steps) if self.cfg.time_budget is not None else None
         while step < self.total_steps:
+            cfg = self.cfg  # the time budget's decision replaces it (length, half cycle, checkpoints)
             t0 = time.perf_counter()
             batch = next(batches)
             t_data = time.perf_counter() - t0
             skipped.extend(batch.get("skipped") or [])
-            lr = self.schedule.apply(step)
+            lr = self._apply_lr(step)
             parts, took_step = self._train_step(batch)
             step += 1
             window.add(parts, t_data, time.perf_counter() - t0, len(batch["image"]), took_step)
+            if probe is not None and (rate := probe.observe(step)) is not None:
+                self._decide_budget(logger, step, rate, probe.elapsed())
+                probe, cfg = None, self.cfg
             if step % cfg.log_every == 0 or step == self.total_steps or self._stop_requested:
                 self._report_skipped(skipped, step)
                 self._log_window(logger, window, step, lr)
                 window, skipped = _Window(), []
             if cfg.val and step % cfg.val_every == 0 and step < self.total_steps:
                 self._validate(step)
-            if step % cfg.ckpt_every == 0 and step < self.total_steps:
+            if self._checkpoint_due(step) and step < self.total_steps:
                 checkpoint_path = self._checkpoint(step)
             if cfg.stop_after is not None and step >= cfg.stop_after and step < self.total_steps:
                 logger.info(f"stopping after step {step} (--stop-after)")
@@ -449,6 +546,58 @@ class Trainer:
                 logger.warn(f"interrupted at step {step}; continue with: matte train --resume {self.run_dir}")
                 raise KeyboardInterrupt
         return step, checkpoint_path, False
+
+    def _checkpoint_due(self, step: int) -> bool:
+        """Every ``ckpt_every`` steps, counted from the end of the learning-rate hold (so that with
+        ``half_cycle_steps`` they can fall on the cycle's low points); not at the hold's last step."""
+        return step != self.lr_hold and (step - self.lr_hold) % self.cfg.ckpt_every == 0
+
+    def _apply_lr(self, step: int) -> float:
+        """The rate for the step after ``step`` completed ones: ``lr_min`` during the hold, then the cycles."""
+        if step >= self.lr_hold:
+            return self.schedule.apply(step - self.lr_hold)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.low
+        return self.schedule.low
+
+    def _decide_budget(self, logger: RunLogger, step: int, rate: float, elapsed: float) -> None:
+        """Fix the run's length from the probe's speed, as if it had been configured that way."""
+        cfg = self.cfg
+        assert cfg.time_budget is not None
+        plan = plan_budget(rate, cfg.time_budget - elapsed, step, cfg.budget_cycles, cfg.steps)
+        half, total = dist_utils.broadcast_object(plan)  # every process follows rank 0's measurement
+        self.total_steps = self.logger.total_steps = total
+        self.schedule.half_cycle_steps = half
+        self.lr_hold = step
+        self.cfg = replace(
+            cfg,
+            steps=total,
+            epochs=None,
+            half_cycle_steps=half,
+            lr_hold_steps=step,
+            ckpt_every=2 * half,
+            time_budget=None,
+        )
+        if self.info.is_main:
+            ckpt.atomic_write_text(self.run_dir / "run.toml", to_toml(self.cfg))
+        samples = rate * cfg.batch_size
+        logger.record(
+            "event",
+            {
+                "event": "budget",
+                "step": step,
+                "steps_per_s": round(rate, 4),
+                "samples_per_s": round(samples, 2),
+                "elapsed_s": round(elapsed, 2),
+                "budget_s": cfg.time_budget,
+                "half_cycle_steps": half,
+                "total_steps": total,
+            },
+        )
+        logger.info(
+            f"time budget: {samples:.1f} samples/s after {elapsed:.0f} s of {cfg.time_budget:.0f}; "
+            f"{cfg.budget_cycles} cycle(s) of {2 * half} steps, {total} steps in all"
+        )
 
     def _batches(self, step: int) -> Iterator[dict[str, Any]]:
         """Batches from ``step`` on, epoch after epoch (the order depends on seed and epoch only)."""
@@ -461,20 +610,12 @@ class Trainer:
     def _train_step(self, batch: dict[str, Any]) -> tuple[dict[str, Tensor], bool]:
         """Forward, loss (float32), backward, clip, optimiser step. Returns the loss parts and whether
         the optimiser stepped (a non-finite gradient skips the step on every process alike)."""
-        from mattecli.losses import stage_loss, weight_decay_penalty
-
         cfg = self.cfg
         non_blocking = self.device.type == "cuda"
         image = batch["image"].to(self.device, self.param_dtype, non_blocking=non_blocking)
         image = image.contiguous(memory_format=torch.channels_last)
         alpha = batch["alpha"].to(self.device, self.param_dtype, non_blocking=non_blocking)
-        dtype = _AUTOCAST_DTYPES.get(self.precision)
-        autocast = torch.autocast(self.device.type, dtype=dtype) if dtype else nullcontext()
-        with autocast:
-            out = self.net(image)
-        out = _to_float32(out)
-        loss = stage_loss(cfg.stage, out, alpha, authors_extras=cfg.authors_extras)
-        penalty = weight_decay_penalty(self.model, cfg.weight_decay)
+        loss, penalty = self._compute(image, alpha)
         total = loss.total + penalty
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -488,6 +629,28 @@ class Trainer:
         parts = {"loss": total.detach(), **loss.parts, "weight_decay": penalty.detach()}
         parts["grad_norm"] = grad_norm.detach()
         return parts, finite
+
+    def _forward_loss(self, image: Tensor, alpha: Tensor) -> tuple[Any, Tensor]:
+        """The network under autocast, then the stage's loss and the weight-decay penalty in float32:
+        the part of a step that ``compile = true`` hands to ``torch.compile`` as one graph."""
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        autocast = torch.autocast(self.device.type, dtype=dtype) if dtype else nullcontext()
+        with autocast:
+            out = self.net(image)
+        out = _to_float32(out)
+        loss = stage_loss(self.cfg.stage, out, alpha, authors_extras=self.cfg.authors_extras)
+        return loss, weight_decay_penalty(self.model, self.cfg.weight_decay)
+
+    def _compiled(self, function: Any) -> Any:
+        """``torch.compile`` of the forward and loss. Every training batch has one shape (square crops,
+        whole batches), so the graph compiles once; validation and export use the plain module."""
+        backend = "inductor" if self.cfg.compile is True else str(self.cfg.compile)
+        import torch._dynamo
+
+        if backend not in torch._dynamo.list_backends(exclude_tags=()):
+            known = ", ".join(torch._dynamo.list_backends())
+            raise MatteError(f"compile: unknown torch.compile backend {backend!r} (known: {known})")
+        return torch.compile(function, backend=backend)
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -507,9 +670,13 @@ class Trainer:
 
     def _start_message(self) -> str:
         verb = f"resuming at step {self.start_step}" if self.start_step else "training"
+        if self.cfg.time_budget is not None:
+            length = f"{self.cfg.time_budget:g} s (steps set after a {self.cfg.probe_steps}-step probe)"
+        else:
+            length = f"{self.total_steps} steps"
         return (
             f"{verb}: stage {self.cfg.stage}, model {self.model_config.name}, "
-            f"{self.total_steps} steps ({self.steps_per_epoch}/epoch, batch {self.cfg.batch_size}"
+            f"{length} ({self.steps_per_epoch}/epoch, batch {self.cfg.batch_size}"
             f"{f' over {self.info.world_size} processes' if self.info.distributed else ''}), "
             f"{self.device} {self.precision}; run folder {self.run_dir}"
         )
@@ -632,6 +799,33 @@ class Trainer:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+#: The length of a time-budgeted run without --steps until its probe has decided it.
+_UNDECIDED_STEPS = 10**9
+
+
+class _Probe:
+    """Times the first steps of a time-budgeted run: the first third is warm-up (compilation, cuDNN's
+    algorithm search, the data workers' first batches), the rest measures steps/s."""
+
+    def __init__(self, start_step: int, probe_steps: int) -> None:
+        self.started = time.perf_counter()
+        self.warm_step = start_step + max(1, probe_steps // 3)
+        self.last_step = start_step + probe_steps
+        self.warm_time: float | None = None
+
+    def observe(self, step: int) -> float | None:
+        """Call after each step; returns the measured steps/s once the probe is over, else None."""
+        now = time.perf_counter()
+        if step == self.warm_step:
+            self.warm_time = now
+        if step < self.last_step or self.warm_time is None:
+            return None
+        return (step - self.warm_step) / max(now - self.warm_time, 1e-9)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
 
 class _Window:
