@@ -1,0 +1,163 @@
+"""``matte serve``: the model behind a local HTTP API and web page (the optional ``serve`` extra)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import typer
+
+from mattecli.cli.common import TTA_HELP, cli_errors, console, load_matter, prefer_sleeping_threads
+
+INSTALL_HINT = "matte serve needs the web server extra: pip install 'mattecli[serve]'"
+_REQUIRED = ("starlette", "uvicorn", "python_multipart")
+
+
+def serve_command(
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on. The default serves this machine only; 0.0.0.0 serves every network "
+        "this machine is on, to anyone who can reach it.",
+    ),
+    port: int = typer.Option(7860, "--port", "-p", help="Port to listen on (0: any free port)."),
+    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    max_size: int | None = typer.Option(
+        None, "--max-size", help="Long side the network sees (multiple of 32; default: the model's)."
+    ),
+    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest upload accepted, in MB."),
+    max_megapixels: float = typer.Option(
+        40.0, "--max-megapixels", help="Largest image accepted, in millions of pixels."
+    ),
+    queue_size: int = typer.Option(
+        16, "--queue-size", help="Requests handled at once (uploading, waiting or matting); more get 503."
+    ),
+    batch_size: int = typer.Option(
+        4, "--batch-size", help="Most waiting images of one size matted in one model call."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds a request may take from upload to answer."
+    ),
+    cors_origin: list[str] = typer.Option(
+        [],
+        "--cors-origin",
+        help="Let web pages from this origin (https://host:port) call the API; repeatable. Off by default.",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only errors and the address (no request log)."
+    ),
+) -> None:
+    """Serve the model over HTTP: a web page at / and POST /v1/matte for programs."""
+    with cli_errors():
+        _require_extra()
+        prefer_sleeping_threads()
+        from mattecli.serve.app import LOOPBACK_NAMES, MB, ServeSettings
+
+        settings = ServeSettings(
+            max_upload_bytes=_positive(max_upload_mb, "--max-upload-mb", MB),
+            max_pixels=_positive(max_megapixels, "--max-megapixels", 1e6),
+            queue_size=_at_least_one(queue_size, "--queue-size"),
+            max_batch=_at_least_one(batch_size, "--batch-size"),
+            timeout=_positive(timeout, "--timeout", 1.0),
+            cors_origins=tuple(cors_origin),
+            allowed_hosts=LOOPBACK_NAMES if _is_loopback(host) else None,
+        )
+        listener = _listen(host, port)
+        try:
+            matter = load_matter(model, device, max_size, quiet, tta=tta)
+            _run(matter, settings, listener, quiet)
+        finally:
+            listener.close()
+
+
+def _require_extra() -> None:
+    """One line on how to install the web stack, instead of an ImportError, when it is missing."""
+    import importlib.util
+
+    for name in _REQUIRED:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            from rich.markup import escape
+
+            # Printed here, escaped: the shared error printer reads "[serve]" as markup and drops it.
+            console.print(f"[bold red]error:[/] {escape(INSTALL_HINT)}", soft_wrap=True)
+            raise typer.Exit(1)
+
+
+def _positive(value: float, option: str, unit: float) -> float | int:
+    from mattecli.errors import MatteError
+
+    if not value > 0:
+        raise MatteError(f"{option} must be positive, got {value:g}")
+    return value if unit == 1.0 else max(1, int(value * unit))
+
+
+def _at_least_one(value: int, option: str) -> int:
+    from mattecli.errors import MatteError
+
+    if value < 1:
+        raise MatteError(f"{option} must be at least 1, got {value}")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before the model loads, so a taken port is a one-line error and not a minute's wait."""
+    from mattecli.errors import MatteError
+
+    if not 0 <= port <= 65535:
+        raise MatteError(f"--port must be between 0 and 65535, got {port}")
+    try:
+        family, kind, protocol, _name, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise MatteError(f"cannot listen on {host!r} ({error.strerror})") from None
+    listener = socket.socket(family, kind, protocol)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        raise MatteError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _run(matter, settings, listener: socket.socket, quiet: bool) -> None:
+    import copy
+
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from mattecli.serve.app import create_app
+
+    logging = copy.deepcopy(LOGGING_CONFIG)
+    logging["loggers"]["uvicorn.error"]["level"] = "WARNING"  # our own line says where it listens
+    logging["loggers"]["uvicorn.access"]["level"] = "WARNING" if quiet else "INFO"
+    config = uvicorn.Config(
+        create_app(matter, settings),
+        log_config=logging,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", soft_wrap=True)
+    uvicorn.Server(config).run(sockets=[listener])

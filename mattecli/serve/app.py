@@ -1,0 +1,442 @@
+"""The web layer of ``matte serve``: a Starlette app around one :class:`~mattecli.serve.worker.ModelWorker`.
+
+Routes: ``POST /v1/matte`` (an image in, the cut-out, matte or composite out), ``GET /v1/models``,
+``GET /healthz``, and the web page at ``/`` with its two static files. Every error is JSON
+``{"error": "..."}`` with a status that says whose fault it is, never a traceback.
+
+Safe by default (the page and API are meant for one machine, or a trusted network when ``--host`` says so):
+
+- admission control: at most ``queue_size`` matte requests are in the server at once (uploading, waiting or
+  being matted); the next one gets 503 at once, before its body is read, so memory stays bounded;
+- an upload larger than ``max_upload_bytes`` is refused from its Content-Length before anything is read,
+  or as soon as the bytes streamed so far pass the limit (chunked uploads, lying clients);
+- images larger than ``max_pixels`` are refused from their header, before they are decoded;
+- every request has ``timeout`` seconds from its first byte to its answer;
+- a request can only send an image: no option names a path on the server or a URL to fetch;
+- bound to loopback, the server answers only requests addressed to a loopback name (a web page elsewhere
+  cannot reach it through DNS rebinding), and CORS is off unless origins are listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+import anyio
+import numpy as np
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mattecli.errors import MatteError
+from mattecli.serve.render import PARAMETERS, RenderOptions, parse_options, render
+from mattecli.serve.worker import ModelWorker, QueueFull, WorkerStopped
+
+MB = 1024 * 1024
+#: Formats the server decodes (those of ``matte image``); Pillow's name for each, as its header says.
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP"})
+SUPPORTED_TEXT = "JPEG, PNG, WebP, TIFF or BMP"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
+        b"frame-ancestors 'none'; form-action 'self'",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Limits of one server. ``allowed_hosts``: the Host names it answers (None: any)."""
+
+    max_upload_bytes: int = 25 * MB
+    max_pixels: int = 40_000_000
+    queue_size: int = 16
+    max_batch: int = 4
+    timeout: float = 60.0
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
+
+
+class ApiError(Exception):
+    """A request that cannot be answered with an image: the status and the one-line reason."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(" ".join(message.split()))
+        self.status = status
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, str(self), self.headers)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(matter, settings: ServeSettings | None = None) -> Starlette:
+    """The ASGI app for a loaded :class:`~mattecli.inference.Matter`; its lifespan runs the model worker."""
+    server = _Server(matter, settings or ServeSettings())
+    middleware = [Middleware(_Guard, allowed_hosts=server.settings.allowed_hosts)]
+    if server.settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(server.settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type"],
+                expose_headers=["Content-Disposition"],
+            )
+        )
+    routes = [
+        Route("/", server.page, methods=["GET"]),
+        Route("/static/{name}", server.static, methods=["GET"]),
+        Route("/v1/matte", server.matte, methods=["POST"]),
+        Route("/v1/models", server.models, methods=["GET"]),
+        Route("/healthz", server.health, methods=["GET"]),
+    ]
+    handlers = {HTTPException: _http_error, Exception: _internal_error}
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=server.lifespan
+    )
+
+
+class _Server:
+    """The endpoints and the state they share (the worker, the admission count)."""
+
+    def __init__(self, matter, settings: ServeSettings) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "queue_size", "max_batch"):
+            if getattr(settings, name) < 1:
+                raise MatteError(f"{name} must be at least 1, got {getattr(settings, name)}")
+        if settings.timeout <= 0:
+            raise MatteError(f"timeout must be positive, got {settings.timeout}")
+        self.matter = matter
+        self.settings = settings
+        self.worker = ModelWorker(matter, settings.max_batch, max_pending=settings.queue_size)
+        self.active = 0  # matte requests admitted and not yet answered (the event loop's thread only)
+        # Decoding, decontamination and encoding run in threads, at most this many at once: they are
+        # CPU-bound, and each holds a full-size image.
+        self.cpu_threads = max(1, min(4, os.cpu_count() or 1))
+        self.files = _load_static()
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.cpu = anyio.CapacityLimiter(self.cpu_threads)
+        self.worker.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(self.worker.stop)
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    async def matte(self, request: Request) -> Response:
+        """``POST /v1/matte``: admission first, so a full server refuses before reading anything."""
+        limit = self.settings.queue_size
+        if self.active >= limit:
+            return error_response(
+                503,
+                f"server busy: {self.active} requests are being handled (its queue holds {limit}); "
+                "try again shortly",
+                {"Retry-After": "1"},
+            )
+        self.active += 1
+        try:
+            return await self._matte(request)
+        except ApiError as error:
+            return error.response()
+        finally:
+            self.active -= 1
+
+    async def _matte(self, request: Request) -> Response:
+        settings = self.settings
+        query = list(request.query_params.multi_items())
+        options = _options(query)
+        kind = _body_kind(request.headers.get("content-type"))
+        _check_declared_length(request.headers.get("content-length"), settings.max_upload_bytes)
+        phase, name = "upload", "upload"
+        try:
+            with anyio.fail_after(settings.timeout):
+                if kind == "form":
+                    data, name, fields = await self._read_form(request)
+                    if fields:
+                        options = _options(query + fields)
+                else:
+                    data, name = b"".join([c async for c in self._body(request)]), "upload"
+                phase = "decode"
+                image = await self._in_thread(_decode, data, name, settings.max_pixels)
+                del data
+                phase = "model"
+                alpha = await asyncio.wrap_future(self._submit(image))
+                phase = "render"
+                body = await self._in_thread(render, image, alpha, options)
+        except TimeoutError:
+            if phase == "upload":
+                raise ApiError(408, f"the upload did not arrive within {settings.timeout:g} s") from None
+            raise ApiError(
+                503, f"the image was not finished within {settings.timeout:g} s (the server is busy)"
+            ) from None
+        except (RuntimeError, ValueError, MemoryError) as error:
+            reason = " ".join(str(error).split())[:160] or type(error).__name__
+            raise ApiError(500, f"{name}: could not process the image ({reason})") from None
+        headers = {
+            "Content-Disposition": f'inline; filename="{options.filename(name)}"',
+            "Cache-Control": "no-store",
+        }
+        return Response(body, media_type=options.media_type, headers=headers)
+
+    def _submit(self, image):
+        try:
+            return self.worker.submit(image.pixels, batchable=image.pixels.dtype == np.uint8)
+        except (QueueFull, WorkerStopped) as error:
+            raise ApiError(503, f"server busy ({error}); try again shortly", {"Retry-After": "1"}) from None
+
+    async def _in_thread(self, function: Callable, *args):
+        return await anyio.to_thread.run_sync(function, *args, limiter=self.cpu)
+
+    async def _body(self, request: Request) -> AsyncIterator[bytes]:
+        """The request body as it streams in, refused (413) the moment it passes the limit."""
+        limit = self.settings.max_upload_bytes
+        total = 0
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise ApiError(413, _too_large(limit))
+                yield chunk
+        except ClientDisconnect:
+            raise ApiError(400, "the client went away before the upload finished") from None
+
+    async def _read_form(self, request: Request) -> tuple[bytes, str, list[tuple[str, str]]]:
+        """The file in field ``image`` (kept in memory: it is within the limit) and the text fields."""
+        parser = MultiPartParser(
+            request.headers, self._body(request), max_files=1, max_fields=2 * len(PARAMETERS)
+        )
+        parser.spool_max_size = self.settings.max_upload_bytes + 1
+        try:
+            form = await parser.parse()
+        except MultiPartException as error:
+            raise ApiError(400, f"bad multipart form ({error.message})") from None
+        try:
+            upload = form.get("image")
+            if not isinstance(upload, UploadFile):
+                named = [key for key, value in form.multi_items() if isinstance(value, UploadFile)]
+                also = f" (the form has a file in {named[0]!r})" if named else ""
+                raise ApiError(400, f"no file in the form field 'image'{also}")
+            data = await upload.read()
+            fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+            return data, _upload_name(upload.filename), fields
+        finally:
+            await form.close()
+
+    async def models(self, _request: Request) -> Response:
+        """``GET /v1/models``: the one model this server runs and how."""
+        matter = self.matter
+        model = {
+            "id": _model_id(matter.model_name),
+            "config": matter.config.name,
+            "max_size": matter.max_size,
+            "device": str(matter.device),
+            "precision": "fp16" if matter.half else "fp32",
+            "tta": bool(matter.tta),
+        }
+        return JSONResponse({"models": [model]})
+
+    async def health(self, _request: Request) -> Response:
+        """``GET /healthz``: 200 while the model worker runs, with the load."""
+        alive = self.worker.alive
+        return JSONResponse(
+            {
+                "status": "ok" if alive else "stopped",
+                "active": self.active,
+                "waiting": self.worker.pending,
+                "queue_size": self.settings.queue_size,
+                "model_calls": self.worker.calls,
+                "images": self.worker.images,
+            },
+            status_code=200 if alive else 503,
+        )
+
+    # -- the page ---------------------------------------------------------------------------------
+
+    async def page(self, _request: Request) -> Response:
+        return self._file("index.html")
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in self.files:  # a fixed set of names: nothing from the request reaches the disk
+            return error_response(404, f"not found: /static/{name}")
+        return self._file(name)
+
+    def _file(self, name: str) -> Response:
+        return Response(
+            self.files[name], media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"}
+        )
+
+
+class _Guard:
+    """ASGI middleware: security headers on every response; with ``allowed_hosts``, requests whose Host
+    header names another server are refused (what a DNS-rebinding page would send)."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None) -> None:
+        self.app = app
+        self.allowed = None if allowed_hosts is None else {name.lower() for name in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS]}
+            await send(message)
+
+        host = _host_name(scope)
+        if self.allowed is not None and host not in self.allowed:
+            response = error_response(
+                400,
+                f"this server answers requests for {', '.join(sorted(self.allowed))} only, not {host!r} "
+                "(start it with --host to serve other names)",
+            )
+            await response(scope, receive, send_secured)
+            return
+        await self.app(scope, receive, send_secured)
+
+
+def _host_name(scope: Scope) -> str:
+    """The Host header without its port ("[::1]:7860" -> "::1")."""
+    for key, value in scope.get("headers", []):
+        if key == b"host":
+            host = value.decode("latin-1").strip().lower()
+            if host.startswith("["):
+                return host[1:].split("]", 1)[0]
+            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return ""
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 404:
+        message = f"not found: {request.url.path} (the API is POST /v1/matte, GET /v1/models, GET /healthz)"
+    elif error.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(error.detail)
+    return error_response(error.status_code, message, error.headers)
+
+
+async def _internal_error(_request: Request, _error: Exception) -> Response:
+    # The traceback goes to the server's log (Starlette re-raises after answering); the client gets one line.
+    return error_response(500, "internal server error (the server's log has the details)")
+
+
+def _options(pairs: list[tuple[str, str]]) -> RenderOptions:
+    try:
+        return parse_options(pairs)
+    except MatteError as error:
+        raise ApiError(400, str(error)) from None
+
+
+def _body_kind(content_type: str | None) -> str:
+    """'form' for multipart uploads, 'raw' for an image as the body; 415 for anything else."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        return "form"
+    if not media or media == "application/octet-stream" or media.startswith("image/"):
+        return "raw"
+    raise ApiError(
+        415,
+        f"Content-Type {media} is not accepted: send multipart/form-data with the file in the field "
+        "'image', or the image itself as the body (image/* or application/octet-stream)",
+    )
+
+
+def _check_declared_length(header: str | None, limit: int) -> None:
+    if header is None:
+        return
+    try:
+        length = int(header)
+    except ValueError:
+        raise ApiError(400, f"bad Content-Length {header!r}") from None
+    if length > limit:
+        raise ApiError(413, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"the upload is larger than this server's limit of {limit / MB:g} MB"
+
+
+def _upload_name(filename: str | None) -> str:
+    """The uploaded file's own name (no folders, printable, short) for messages and download names."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(character for character in name if character.isprintable())[:100].strip()
+    return name or "upload"
+
+
+def _model_id(model_name: str) -> str:
+    """A built-in name as it is; a weights file by its stem (the server's folders are nobody's business)."""
+    if model_name.endswith(".safetensors") or "/" in model_name or os.sep in model_name:
+        return os.path.basename(model_name).removesuffix(".safetensors")
+    return model_name
+
+
+def _decode(data: bytes, name: str, max_pixels: int):
+    """Check format and size from the header, then decode as ``matte image`` does (one-line errors)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from mattecli.media import decode_image
+
+    if not data:
+        raise ApiError(400, f"{name}: the upload is empty")
+    size = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as picture:
+                image_format, size = picture.format, picture.size
+    except UnidentifiedImageError:
+        raise ApiError(400, f"{name}: not an image (send {SUPPORTED_TEXT})") from None
+    except Image.DecompressionBombError:
+        raise ApiError(413, f"{name}: the image has too many pixels for this server") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        image_format = None  # a damaged header: decode_image below says precisely what is wrong
+    if image_format is not None and image_format not in SUPPORTED_FORMATS:
+        raise ApiError(415, f"{name}: {image_format} images are not supported (send {SUPPORTED_TEXT})")
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise ApiError(
+            413,
+            f"{name}: the image is {width} x {height} = {width * height / 1e6:.1f} MP; "
+            f"this server takes at most {max_pixels / 1e6:g} MP",
+        )
+    try:
+        return decode_image(data, name)
+    except MatteError as error:
+        raise ApiError(400, str(error)) from None
+
+
+def _load_static() -> dict[str, bytes]:
+    folder = resources.files("mattecli.serve.static")
+    return {name: (folder / name).read_bytes() for name in STATIC_FILES}

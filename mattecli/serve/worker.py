@@ -1,0 +1,139 @@
+"""The thread that owns the model: every model call of a server goes through it, one call at a time.
+
+Requests hand it decoded images and wait on a future for the alpha matte. Running the network from one
+thread keeps its memory at one call's worth and its threads from competing with each other; it also lets
+waiting images of the same size (8-bit ones) go through the network together as one batch, which costs
+no latency because the batch is only what piled up while the previous call ran. Everything around the model
+(decoding, colour decontamination, encoding) runs in the callers' threads, overlapping the next call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class QueueFull(Exception):
+    """The worker already holds its maximum number of waiting images."""
+
+
+class WorkerStopped(Exception):
+    """The worker is shutting down (or has stopped) and takes no more images."""
+
+
+@dataclass(eq=False)  # identity: waiting jobs are removed from the queue by ``is``, not by their pixels
+class _Job:
+    rgb: np.ndarray
+    batchable: bool
+    future: Future = field(default_factory=Future)
+
+
+class ModelWorker:
+    """A thread that runs ``matter``'s network for submitted images, in order, batching same-size ones.
+
+    Args:
+        matter: A loaded :class:`~mattecli.inference.Matter`; only this worker's thread may use its network.
+        max_batch: Most images in one network call.
+        max_pending: Most images waiting at once; :meth:`submit` raises :class:`QueueFull` beyond it.
+    """
+
+    def __init__(self, matter, max_batch: int = 4, max_pending: int = 64) -> None:
+        if max_batch < 1 or max_pending < 1:
+            raise ValueError("max_batch and max_pending must be at least 1")
+        self._matter = matter
+        self._max_batch = max_batch
+        self._max_pending = max_pending
+        self._pending: deque[_Job] = deque()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="matte-model", daemon=True)
+        #: Network calls made and images they matted (calls < images means batching happened).
+        self.calls = 0
+        self.images = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Finish the call in progress, cancel whatever still waits, and end the thread."""
+        with self._condition:
+            self._stopping = True
+            waiting = list(self._pending)
+            self._pending.clear()
+            self._condition.notify_all()
+        for job in waiting:
+            job.future.cancel()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def pending(self) -> int:
+        """Images waiting for the network (not counting the call in progress)."""
+        with self._condition:
+            return len(self._pending)
+
+    def submit(self, rgb: np.ndarray, batchable: bool = True) -> Future:
+        """Queue an H x W x 3 image (uint8, uint16 or float32 in [0, 1], as ``Matter.predict_alpha`` takes
+        it); the future gives its H x W float32 alpha.
+
+        ``batchable`` says the image may share a call with others of its size: only for uint8 images, which
+        the batched path (``Matter.matte_frames``) takes. Cancelling the future before the worker reaches it
+        takes the image out of the work.
+        """
+        job = _Job(rgb, batchable)
+        with self._condition:
+            if self._stopping:
+                raise WorkerStopped("the server is shutting down")
+            if len(self._pending) >= self._max_pending:
+                raise QueueFull(f"{len(self._pending)} images are already waiting")
+            self._pending.append(job)
+            self._condition.notify()
+        return job.future
+
+    def _next_batch(self) -> list[_Job] | None:
+        """The oldest waiting image and up to ``max_batch - 1`` later ones of the same size; None to stop."""
+        with self._condition:
+            while not self._pending and not self._stopping:
+                self._condition.wait()
+            if not self._pending:
+                return None
+            first = self._pending.popleft()
+            batch = [first]
+            if first.batchable:
+                for job in list(self._pending):
+                    if len(batch) == self._max_batch:
+                        break
+                    if job.batchable and job.rgb.shape == first.rgb.shape:
+                        self._pending.remove(job)
+                        batch.append(job)
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            if not batch:
+                continue
+            try:
+                alphas = self._predict([job.rgb for job in batch])
+            except Exception as error:  # the requests report it; the worker must keep serving
+                for job in batch:
+                    job.future.set_exception(error)
+                continue
+            self.calls += 1
+            self.images += len(batch)
+            for job, alpha in zip(batch, alphas, strict=True):
+                job.future.set_result(alpha)
+
+    def _predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        if len(images) == 1:
+            return [self._matter.predict_alpha(images[0])]
+        alphas, _ = self._matter.matte_frames(np.stack(images), decontaminate=False)
+        return list(alphas)
