@@ -1,8 +1,10 @@
 """Reading and writing still images safely.
 
 Reading turns every file the user can throw at us (JPEG, PNG in any bit depth or colour type, WebP,
-TIFF, BMP) into one shape: RGB float32 in [0, 1], upright according to its EXIF orientation, plus the
-file's own alpha channel when it has one. Anything wrong with the file (missing, empty, not an image,
+TIFF, BMP) into one shape: H x W x 3 RGB codes as stored (uint8, or uint16 for 16-bit files), upright
+according to its EXIF orientation, plus the file's own alpha channel when it has one; ``rgb`` gives them as
+float32 in [0, 1]. The codes are kept because a 100-megapixel photo takes 300 MB as uint8 and 1.2 GB as
+float32: the rest of the pipeline converts a strip or a tile at a time. Anything wrong with the file (missing, empty, not an image,
 truncated, too large) becomes a one-line :class:`~mattecli.errors.MatteError` naming the file, never a
 half-grey picture: Pillow decodes every file fully and strictly, and 16-bit files, whose colour
 precision Pillow would drop, are decoded a second time by OpenCV once Pillow has vouched for them.
@@ -39,6 +41,10 @@ MAX_PIXELS = 178_000_000
 just below Pillow's own hard limit (twice ``Image.MAX_IMAGE_PIXELS``); the float32 copy of such an image
 alone takes 2 GB, and anything larger is more likely a decompression bomb than a photograph."""
 
+STRIP_PIXELS = 1 << 20
+"""Pixels per strip when converting big arrays (:func:`to_uint8`, :func:`to_uint16`): float temporaries stay
+at a few MB instead of several times the image."""
+
 _PILLOW_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP"})  # MPO: multi-picture JPEG
 _SUPPORTED_TEXT = "JPEG, PNG, WebP, TIFF or BMP"
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -49,21 +55,50 @@ _ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})
 
 @dataclass
 class LoadedImage:
-    """A decoded image: ``rgb`` is H x W x 3 float32 in [0, 1], ``alpha`` the file's own alpha channel
-    (H x W float32 in [0, 1]) or None, ``bit_depth`` the precision per channel in the file (8 or 16)."""
+    """A decoded image: ``pixels`` is H x W x 3 RGB as stored (uint8, or uint16 for 16-bit files),
+    ``alpha_pixels`` the file's own alpha channel (H x W, same dtype) or None, ``bit_depth`` the precision per
+    channel in the file (8 or 16).
 
-    rgb: np.ndarray
-    alpha: np.ndarray | None
+    ``rgb`` and ``alpha`` are the same as float32 in [0, 1], made on each access (four bytes per channel:
+    code that handles big photos should work on ``pixels``, converting a piece at a time with
+    :func:`unit_float`). ``pixels`` may be read-only: an 8-bit picture is Pillow's buffer, not a copy."""
+
+    pixels: np.ndarray
+    alpha_pixels: np.ndarray | None
     bit_depth: int
     path: Path
 
     @property
+    def rgb(self) -> np.ndarray:
+        """H x W x 3 float32 in [0, 1]."""
+        return unit_float(self.pixels)
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """The file's alpha channel as H x W float32 in [0, 1], or None."""
+        return None if self.alpha_pixels is None else unit_float(self.alpha_pixels)
+
+    @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return int(self.pixels.shape[0])
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return int(self.pixels.shape[1])
+
+
+def unit_float(values: np.ndarray) -> np.ndarray:
+    """Integer codes as float32 in [0, 1]: uint8 over 255, uint16 over 65535 (multiplied by the float32
+    reciprocal, the one conversion every reader and strip uses, so pieces match wholes bit for bit).
+    float32 passes through unchanged (not copied), other floats are cast; other dtypes are a ValueError."""
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return _to_unit(values, 255.0)
+    if values.dtype == np.uint16:
+        return _to_unit(values, 65535.0)
+    if np.issubdtype(values.dtype, np.floating):
+        return values.astype(np.float32, copy=False)
+    raise ValueError(f"expected uint8, uint16 or float pixels, got {values.dtype}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,7 +106,7 @@ class LoadedImage:
 
 
 def read_image(path: str | Path) -> LoadedImage:
-    """Decode an image file into upright RGB float32 (and its alpha channel, if it has one).
+    """Decode an image file into upright RGB codes (and its alpha channel, if it has one).
 
     Raises MatteError naming the file when it is missing, a folder, empty, not an image, in a format
     we do not support, truncated or corrupt, or larger than :data:`MAX_PIXELS`.
@@ -142,10 +177,11 @@ def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     else:
         rgb, alpha = _pillow_pixels(picture, path)
         bit_depth = 8
+    picture.close()  # Pillow's own copy of the pixels (4 bytes each for RGB) is not needed any more
     rgb = _apply_orientation(rgb, orientation)
     if alpha is not None:
         alpha = _apply_orientation(alpha[:, :, None], orientation)[:, :, 0]
-    return LoadedImage(rgb=rgb, alpha=alpha, bit_depth=bit_depth, path=path)
+    return LoadedImage(pixels=rgb, alpha_pixels=alpha, bit_depth=bit_depth, path=path)
 
 
 def _too_large_message(width: int | None = None, height: int | None = None) -> str:
@@ -182,21 +218,20 @@ def _decode_sixteen_bit(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype not in (np.uint8, np.uint16):
         raise MatteError("cannot decode this 16-bit image", path)
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     channels = pixels.shape[2]
     gray = channels in (1, 2)  # gray or gray + alpha; colour comes as BGR(A) from OpenCV
     rgb = np.repeat(pixels[:, :, :1], 3, axis=2) if gray else pixels[:, :, 2::-1]
     alpha = pixels[:, :, channels - 1] if channels in (2, 4) else None
-    return _to_unit(rgb, scale), None if alpha is None else _to_unit(alpha, scale)
+    return np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha)
 
 
 def _pillow_pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """RGB (and alpha) from any 8-bit Pillow mode: gray, gray + alpha, palette, RGB(A), CMYK, ..."""
+    """RGB (and alpha) codes from any 8-bit Pillow mode: gray, gray + alpha, palette, RGB(A), CMYK, ..."""
     mode = picture.mode
     if mode.startswith("I;16"):  # 16-bit gray that slipped past the header check
-        gray = np.asarray(picture).astype(np.float32) / 65535.0
+        gray = np.asarray(picture).astype(np.uint16)
         return np.repeat(gray[:, :, None], 3, axis=2), None
     if mode in ("I", "F"):
         raise MatteError("unsupported pixel format (32 bits per channel)", path)
@@ -206,15 +241,16 @@ def _pillow_pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.nda
         gray = pixels if pixels.ndim == 2 else pixels[:, :, 0]
         rgb = np.repeat(gray[:, :, None], 3, axis=2)
         alpha = pixels[:, :, 1] if mode == "LA" else None
-        return _to_unit(rgb, 255.0), None if alpha is None else _to_unit(alpha, 255.0)
+        return rgb, None if alpha is None else np.ascontiguousarray(alpha)
     target = "RGBA" if has_alpha else "RGB"
     pixels = np.asarray(picture if mode == target else picture.convert(target))
-    alpha = _to_unit(pixels[:, :, 3], 255.0) if has_alpha else None
-    return _to_unit(pixels[:, :, :3], 255.0), alpha
+    if not has_alpha:
+        return pixels, None
+    return np.ascontiguousarray(pixels[:, :, :3]), np.ascontiguousarray(pixels[:, :, 3])
 
 
 def _to_unit(values: np.ndarray, scale: float) -> np.ndarray:
-    """Integer codes to contiguous float32 in [0, 1]."""
+    """Integer codes to contiguous float32 in [0, 1] (a new array)."""
     result = values.astype(np.float32)
     result *= np.float32(1.0 / scale)
     return result
@@ -345,14 +381,19 @@ def _suffix_list() -> str:
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
-    """Float in [0, 1] to uint8 with rounding and clipping (uint8 passes through, uint16 is scaled)."""
+    """Float in [0, 1] to uint8 with rounding and clipping (uint8 passes through, uint16 is scaled).
+
+    Converted a strip of rows at a time: a whole 100-megapixel matte would need three float temporaries of
+    400 MB each on the way."""
     values = np.asarray(values)
     if values.dtype == np.uint8:
         return values
     if values.dtype == np.uint16:
         return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    scaled = np.clip(values, 0.0, 1.0) * 255.0
-    return np.rint(scaled).astype(np.uint8)
+    out = np.empty(values.shape, np.uint8)
+    for rows in _strips(values):
+        out[rows] = np.rint(np.clip(values[rows], 0.0, 1.0) * 255.0)
+    return out
 
 
 def to_uint16(values: np.ndarray) -> np.ndarray:
@@ -362,8 +403,18 @@ def to_uint16(values: np.ndarray) -> np.ndarray:
         return values
     if values.dtype == np.uint8:
         return values.astype(np.uint16) * 257
-    scaled = np.clip(values, 0.0, 1.0).astype(np.float64) * 65535.0
-    return np.rint(scaled).astype(np.uint16)
+    out = np.empty(values.shape, np.uint16)
+    for rows in _strips(values):
+        out[rows] = np.rint(np.clip(values[rows], 0.0, 1.0).astype(np.float64) * 65535.0)
+    return out
+
+
+def _strips(values: np.ndarray) -> list[slice]:
+    """Row ranges of about :data:`STRIP_PIXELS` elements each (the whole array when it has no rows)."""
+    if values.ndim == 0 or len(values) == 0:
+        return [slice(None)]
+    rows = max(1, STRIP_PIXELS // max(1, values.size // len(values)))
+    return [slice(top, top + rows) for top in range(0, len(values), rows)]
 
 
 def write_rgba_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray, overwrite: bool = False) -> Path:
@@ -372,34 +423,55 @@ def write_rgba_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray, overwri
     PNG is the usual choice; .tif and .webp (written lossless) also keep the alpha channel.
     """
     path = Path(path)
-    return _write_bytes(path, encode_rgba(rgb, alpha, path.suffix, name=path), overwrite)
+    return _write_bytes(path, _encode_rgba(rgb, alpha, path.suffix, name=path), overwrite)
 
 
 def write_alpha(path: str | Path, alpha: np.ndarray, depth: int = 8, overwrite: bool = False) -> Path:
     """Write a matte as a grayscale image; ``depth=16`` keeps full precision (PNG or TIFF only)."""
     path = Path(path)
-    return _write_bytes(path, encode_alpha(alpha, path.suffix, depth, name=path), overwrite)
+    return _write_bytes(path, _encode_alpha(alpha, path.suffix, depth, name=path), overwrite)
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray, overwrite: bool = False, quality: int = 95) -> Path:
     """Write an 8-bit RGB image; the format follows the suffix (JPEG and WebP use ``quality``)."""
     path = Path(path)
-    return _write_bytes(path, encode_rgb(rgb, path.suffix, quality, name=path), overwrite)
+    return _write_bytes(path, _encode_rgb(rgb, path.suffix, quality, name=path), overwrite)
 
 
 def encode_rgba(rgb: np.ndarray, alpha: np.ndarray, suffix: str, name: str | Path | None = None) -> bytes:
     """An 8-bit RGBA cut-out encoded as ``suffix`` (.png, .webp lossless or .tif), in memory."""
-    suffix = _normal_suffix(suffix)
-    if suffix not in _ALPHA_SUFFIXES:
-        raise MatteError("a cut-out with transparency must be saved as .png, .webp or .tif", name)
-    colour = to_uint8(_check_rgb(rgb))
-    matte = to_uint8(_check_alpha(alpha, colour.shape[:2]))
-    bgra = np.concatenate([colour[:, :, ::-1], matte[:, :, None]], axis=2)
-    return _encode(bgra, suffix, quality=101, name=name)  # WebP above 100 means lossless
+    return _encode_rgba(rgb, alpha, suffix, name).tobytes()
 
 
 def encode_alpha(alpha: np.ndarray, suffix: str, depth: int = 8, name: str | Path | None = None) -> bytes:
     """A grayscale matte encoded as ``suffix``; ``depth=16`` keeps full precision (PNG or TIFF only)."""
+    return _encode_alpha(alpha, suffix, depth, name).tobytes()
+
+
+def encode_rgb(rgb: np.ndarray, suffix: str, quality: int = 95, name: str | Path | None = None) -> bytes:
+    """An 8-bit RGB image encoded as ``suffix`` (JPEG and WebP use ``quality``), in memory."""
+    return _encode_rgb(rgb, suffix, quality, name).tobytes()
+
+
+# The encoders below return OpenCV's buffer itself: the writers save it as it is, and only the public
+# encode_* functions copy it into bytes (for a 100 MP cut-out that copy alone is a few hundred MB).
+
+
+def _encode_rgba(rgb: np.ndarray, alpha: np.ndarray, suffix: str, name: str | Path | None) -> np.ndarray:
+    suffix = _normal_suffix(suffix)
+    if suffix not in _ALPHA_SUFFIXES:
+        raise MatteError("a cut-out with transparency must be saved as .png, .webp or .tif", name)
+    colour = _check_rgb(rgb)
+    matte = _check_alpha(alpha, colour.shape[:2])
+    # Filled a strip at a time: the 8-bit BGRA picture is the only full-size array made here.
+    bgra = np.empty((*colour.shape[:2], 4), np.uint8)
+    for rows in _strips(colour):
+        bgra[rows, :, :3] = to_uint8(colour[rows])[:, :, ::-1]
+        bgra[rows, :, 3] = to_uint8(matte[rows])
+    return _encode(bgra, suffix, quality=101, name=name)  # WebP above 100 means lossless
+
+
+def _encode_alpha(alpha: np.ndarray, suffix: str, depth: int, name: str | Path | None) -> np.ndarray:
     suffix = _normal_suffix(suffix)
     if depth not in (8, 16):
         raise ValueError(f"depth must be 8 or 16, got {depth}")
@@ -412,15 +484,17 @@ def encode_alpha(alpha: np.ndarray, suffix: str, depth: int = 8, name: str | Pat
     return _encode(pixels, suffix, quality=101, name=name)
 
 
-def encode_rgb(rgb: np.ndarray, suffix: str, quality: int = 95, name: str | Path | None = None) -> bytes:
-    """An 8-bit RGB image encoded as ``suffix`` (JPEG and WebP use ``quality``), in memory."""
+def _encode_rgb(rgb: np.ndarray, suffix: str, quality: int, name: str | Path | None) -> np.ndarray:
     suffix = _normal_suffix(suffix)
     if suffix not in IMAGE_SUFFIXES:
         raise MatteError(f"cannot tell the image format from the name (use {_suffix_list()})", name)
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, got {quality}")
-    colour = to_uint8(_check_rgb(rgb))
-    return _encode(colour[:, :, ::-1], suffix, quality=quality, name=name)
+    colour = _check_rgb(rgb)
+    bgr = np.empty(colour.shape, np.uint8)
+    for rows in _strips(colour):
+        bgr[rows] = to_uint8(colour[rows])[:, :, ::-1]
+    return _encode(bgr, suffix, quality=quality, name=name)
 
 
 def _normal_suffix(suffix: str) -> str:
@@ -446,7 +520,7 @@ def _check_alpha(alpha: np.ndarray, size: tuple[int, ...] | None) -> np.ndarray:
     return alpha
 
 
-def _encode(pixels: np.ndarray, suffix: str, quality: int, name: str | Path | None) -> bytes:
+def _encode(pixels: np.ndarray, suffix: str, quality: int, name: str | Path | None) -> np.ndarray:
     """Encode in memory with OpenCV (BGR order; 16 bits for PNG/TIFF).
 
     Encoding to bytes first and writing them ourselves also avoids OpenCV's trouble with non-ASCII
@@ -468,10 +542,10 @@ def _encode(pixels: np.ndarray, suffix: str, quality: int, name: str | Path | No
     encoded_ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(pixels), parameters)
     if not encoded_ok:
         raise MatteError(f"could not encode the image as {suffix}", name)
-    return encoded.tobytes()
+    return encoded
 
 
-def _write_bytes(path: Path, data: bytes, overwrite: bool) -> Path:
+def _write_bytes(path: Path, data: bytes | np.ndarray, overwrite: bool) -> Path:
     """Write encoded bytes atomically (nothing appears under ``path`` unless all of it was written)."""
     with atomic_output(path, overwrite) as temporary:
         try:

@@ -447,3 +447,55 @@ def test_read_only_folder_is_an_error(tmp_path: Path) -> None:
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o700)
+
+
+# ---------------------------------------------------------------------------------------------
+# Large images: stored precision, strip-wise conversion
+
+
+def test_loaded_image_keeps_the_stored_codes(tmp_path: Path) -> None:
+    """A 100 MP photo is 300 MB as uint8 but 1.2 GB as float32: the reader keeps the file's codes and converts
+    on request (``rgb``), exactly as it converted before."""
+    pixels = _pattern(channels=4)
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "a.png")
+    loaded = read_image(tmp_path / "a.png")
+    assert loaded.pixels.dtype == np.uint8 and loaded.alpha_pixels.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.pixels, pixels[..., :3])
+    np.testing.assert_array_equal(loaded.alpha_pixels, pixels[..., 3])
+    np.testing.assert_array_equal(loaded.rgb, pixels[..., :3].astype(np.float32) * np.float32(1 / 255))
+    assert (loaded.height, loaded.width) == (6, 10)
+    rgb16 = np.random.default_rng(6).integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)
+    assert cv2.imwrite(str(tmp_path / "deep.png"), rgb16[..., ::-1])
+    deep = read_image(tmp_path / "deep.png")
+    assert deep.pixels.dtype == np.uint16 and deep.alpha_pixels is None and deep.alpha is None
+    np.testing.assert_array_equal(deep.pixels, rgb16)
+    assert media.unit_float(deep.pixels).dtype == np.float32
+    np.testing.assert_array_equal(media.unit_float(deep.pixels), deep.rgb)
+
+
+def test_unit_float_and_to_uint8_in_strips_match_whole_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-0.2, 1.2, (50, 9)).astype(np.float32)
+    values[0, :4] = [0.5 / 255, 1.5 / 255, 254.5 / 255, np.float32(0.5)]
+    whole8, whole16 = np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8), media.to_uint16(values)
+    codes = rng.integers(0, 256, (50, 9, 3), dtype=np.uint8)
+    monkeypatch.setattr(media, "STRIP_PIXELS", 9 * 4)  # 4-row strips
+    np.testing.assert_array_equal(media.to_uint8(values), whole8)
+    np.testing.assert_array_equal(media.to_uint16(values), whole16)
+    np.testing.assert_array_equal(media.unit_float(codes), codes.astype(np.float32) * np.float32(1 / 255))
+    floats = codes.astype(np.float32) / 255
+    assert media.unit_float(floats) is floats  # float32 passes through
+    with pytest.raises(ValueError, match="int32"):
+        media.unit_float(codes.astype(np.int32))
+
+
+def test_writers_take_uint8_colour_and_float_alpha(tmp_path: Path) -> None:
+    rgb = _pattern(height=20, width=30)
+    alpha = np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30)
+    written = write_rgba_png(tmp_path / "cut.png", rgb, alpha)
+    assert written.read_bytes() == media.encode_rgba(rgb, alpha, ".png")
+    back = np.asarray(Image.open(written))
+    np.testing.assert_array_equal(back[..., :3], rgb)
+    np.testing.assert_array_equal(back[..., 3], np.rint(alpha * 255).astype(np.uint8))
+    assert write_rgb(tmp_path / "c.png", rgb).read_bytes() == media.encode_rgb(rgb, ".png")
+    assert write_alpha(tmp_path / "a.png", alpha).read_bytes() == media.encode_alpha(alpha, ".png")
