@@ -26,6 +26,8 @@ colour; their alpha is 0, so no composite ever shows them.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as functional
@@ -41,6 +43,8 @@ STRIP_PIXELS = 1 << 21
 """Pixels per strip (about 2 MP): the buffers then take about 200 MB per image whatever its size
 (beyond input and output), at the price of recomputing ~95 overlap rows per strip."""
 
+_RECIPROCAL_255 = float(np.float32(1.0 / 255.0))
+
 _EPS = 1e-5
 """Keeps the weighted averages finite where a window holds no foreground (or no background) at all."""
 
@@ -52,13 +56,19 @@ def estimate_foreground(
     device: str | torch.device | None = None,
     large_window: int = LARGE_WINDOW,
     small_window: int = SMALL_WINDOW,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the foreground colour F (H x W x 3 float32 in [0, 1]) of an RGB image and its alpha.
 
-    ``image`` is H x W x 3 (float in [0, 1], or uint8), ``alpha`` is H x W or H x W x 1 (float in
-    [0, 1], or uint8). ``device`` chooses where the arithmetic runs (default: CPU).
+    ``image`` is H x W x 3 (float in [0, 1], uint8 or uint16), ``alpha`` is H x W or H x W x 1 (float in
+    [0, 1], uint8 or uint16). ``device`` chooses where the arithmetic runs (default: CPU). ``out`` (H x W x 3
+    float32 or uint8) receives the result, which is then returned; uint8 is rounded as
+    :func:`mattecli.media.to_uint8` rounds. A uint8 image is converted and a uint8 result rounded a strip at
+    a time, so a 100-megapixel photo never exists as float32 (1.2 GB) on the way.
     """
-    rgb = _as_unit_float(np.asarray(image), "image")
+    pixels = np.asarray(image)
+    # uint8 stays as it is (each strip converts its rows); anything else becomes float32 here.
+    rgb = pixels if pixels.dtype == np.uint8 else _as_unit_float(pixels, "image")
     matte = _as_unit_float(np.asarray(alpha), "alpha")
     if matte.ndim == 3 and matte.shape[2] == 1:
         matte = matte[:, :, 0]
@@ -66,19 +76,24 @@ def estimate_foreground(
         raise ValueError(f"image must be H x W x 3, got shape {rgb.shape}")
     if matte.shape != rgb.shape[:2]:
         raise ValueError(f"alpha shape {matte.shape} does not match image shape {rgb.shape[:2]}")
+    result = np.empty(rgb.shape, np.float32) if out is None else out
+    if result.shape != rgb.shape or result.dtype not in (np.float32, np.uint8):
+        raise ValueError(
+            f"out must be float32 or uint8 of shape {rgb.shape}, got {result.dtype} {result.shape}"
+        )
     target = torch.device(device) if device is not None else torch.device("cpu")
     # H x W x C arrays seen as 1 x C x H x W tensors without copying; the strips convert the layout
     # piece by piece, which is cheaper than converting whole images up front.
-    image_t = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(target)
-    alpha_t = torch.from_numpy(matte)[None, None].to(target)
+    image_t = _reading_tensor(rgb).permute(2, 0, 1).unsqueeze(0).to(target)
+    alpha_t = _reading_tensor(matte)[None, None].to(target)
     options = {"large_window": large_window, "small_window": small_window}
+    result_t = torch.from_numpy(result).permute(2, 0, 1).unsqueeze(0)
     if target.type == "cpu":
-        result = np.empty_like(rgb)
-        out = torch.from_numpy(result).permute(2, 0, 1).unsqueeze(0)
-        estimate_foreground_torch(image_t, alpha_t, out=out, **options)
-        return result
-    foreground = estimate_foreground_torch(image_t, alpha_t, **options)
-    return foreground[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        estimate_foreground_torch(image_t, alpha_t, out=result_t, **options)
+    else:
+        on_device = torch.empty(result_t.shape, dtype=result_t.dtype, device=target)
+        result_t.copy_(estimate_foreground_torch(image_t, alpha_t, out=on_device, **options))
+    return result
 
 
 @torch.inference_mode()
@@ -94,10 +109,11 @@ def estimate_foreground_torch(
     """Return the foreground colour F (N x 3 x H x W float32, on the input's device).
 
     ``image`` is N x 3 x H x W and ``alpha`` N x 1 x H x W, both in [0, 1] (any float dtype; the
-    arithmetic runs in float32 because half precision loses the small weights near the edges).
-    The image is processed in horizontal strips of about ``strip_pixels`` pixels each (with enough
-    overlap that the result is the same as in one piece), which bounds the working memory.
-    ``out`` (N x 3 x H x W float32, any strides) receives the result instead of a new tensor.
+    arithmetic runs in float32 because half precision loses the small weights near the edges); the image
+    may also be uint8 (0-255), converted a strip at a time. The image is processed in horizontal strips of
+    about ``strip_pixels`` pixels each (with enough overlap that the result is the same as in one piece),
+    which bounds the working memory. ``out`` (N x 3 x H x W float32 or uint8, any strides) receives the
+    result instead of a new tensor; uint8 is rounded to nearest (ties to even, as ``media.to_uint8``).
     """
     _check_shapes(image, alpha)
     if large_window < 1 or small_window < 1:
@@ -112,14 +128,27 @@ def estimate_foreground_torch(
     rows = max(1, strip_pixels // max(width, 1))
     estimator = _StripEstimator(batch, min(height, rows + above + below), width, image.device)
     result = torch.empty((batch, 3, height, width), device=image.device) if out is None else out
+    if result.dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"out must be float32 or uint8, got {result.dtype}")
     for top in range(0, height, rows):
         bottom = min(top + rows, height)
         first, last = max(top - above, 0), min(bottom + below, height)
         strip = estimator.estimate(
             image[:, :, first:last], alpha[:, :, first:last], large_window, small_window
         )
-        result[:, :, top:bottom] = strip[:, :, top - first : bottom - first]
+        rows_out = strip[:, :, top - first : bottom - first]
+        if result.dtype == torch.uint8:
+            rows_out = rows_out.clamp_(0.0, 1.0).mul_(255.0).round_()  # the strip buffer is scratch now
+        result[:, :, top:bottom] = rows_out
     return result
+
+
+def _reading_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing the array's memory, for reading only: a decoded photo's pixels may be a read-only
+    buffer, and copying them to silence torch's warning would cost a whole image."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _check_shapes(image: torch.Tensor, alpha: torch.Tensor) -> None:
@@ -157,8 +186,12 @@ class _StripEstimator:
         planes, blurred = self.planes[:, :, :rows], self.blurred[:, :, :rows]
         planes[:, 0:1].copy_(alpha).clamp_(0.0, 1.0)
         torch.sub(1.0, planes[:, 0:1], out=planes[:, 1:2])
-        # One contiguous float32 copy: the strip may be a strided (channels-last) or half view.
+        # One contiguous float32 copy: the strip may be a strided (channels-last), half or uint8 view.
+        codes = image.dtype == torch.uint8
         image = self.image[:, :, :rows].copy_(image)
+        if codes:
+            # As media.unit_float: times the float32 reciprocal of 255, so uint8 strips match float input.
+            image.mul_(_RECIPROCAL_255)
         first, second = self.first[:, :, :rows], self.second[:, :, :rows]
         background = _blur_fusion_pass(image, image, image, planes, blurred, large_window, first)
         _blur_fusion_pass(image, first, background, planes, blurred, small_window, second)

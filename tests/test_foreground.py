@@ -141,3 +141,25 @@ def test_gpu_result_matches_cpu() -> None:
         torch.from_numpy(image).permute(2, 0, 1)[None].cuda(), torch.from_numpy(alpha)[None, None].cuda()
     )
     assert tensor.device.type == "cuda"
+
+
+def test_uint8_image_and_output_in_strips_match_the_float_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large photos stay uint8: each strip is converted on the way in and rounded on the way out, and that
+    gives exactly what converting the whole image, estimating in float and rounding afterwards gives."""
+    from mattecli.media import to_uint8
+
+    image, alpha, _, _ = _soft_edge_scene(height=120, width=64, ramp=20)
+    pixels = to_uint8(image)
+    unit = pixels.astype(np.float32) * np.float32(1 / 255)  # how read_image converts uint8
+    expected = to_uint8(estimate_foreground(unit, alpha))
+    monkeypatch.setattr(fg_module, "STRIP_PIXELS", 64 * 7)  # 7-row strips: many, each with overlap
+    out = np.zeros_like(pixels)
+    returned = estimate_foreground(pixels, alpha, out=out)
+    assert returned is out and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
+    # Float output from uint8 input: the same numbers as the float input gives.
+    np.testing.assert_array_equal(estimate_foreground(pixels, alpha), estimate_foreground(unit, alpha))
+    with pytest.raises(ValueError, match="out"):
+        estimate_foreground(pixels, alpha, out=np.zeros((120, 64, 3), np.int16))
+    with pytest.raises(ValueError, match="out"):
+        estimate_foreground(pixels, alpha, out=np.zeros((12, 64, 3), np.uint8))
