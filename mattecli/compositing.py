@@ -1,7 +1,10 @@
 """Putting a cut-out onto something: colours, background images, checkerboards and preview sheets.
 
-All images here are float32 H x W x 3 in [0, 1] (alpha H x W or H x W x 1) until the final
-:func:`to_uint8` / :func:`to_uint16`, so compositing never rounds twice.
+The arithmetic is float32 in [0, 1] (images H x W x 3, alpha H x W or H x W x 1) until the final
+:func:`to_uint8` / :func:`to_uint16`, so compositing never rounds twice. Inputs may also be uint8 or uint16
+codes (scaled by their range, not taken as floats): big photos are kept as uint8, and
+``composite(..., dtype=np.uint8)`` works a strip of rows at a time, so a 100-megapixel composite needs no
+full-size float temporaries.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mattecli.errors import MatteError
-from mattecli.media import IMAGE_SUFFIXES, read_image, to_uint8, to_uint16
+from mattecli.media import IMAGE_SUFFIXES, read_image, to_uint8, to_uint16, unit_float
 
 __all__ = [
     "NAMED_COLOURS",
@@ -59,6 +62,11 @@ CHECKER_LIGHT = 0.8
 CHECKER_DARK = 0.6
 MAX_PREVIEW_WIDTH = 3000
 """A preview sheet wider than this is scaled down: it is for looking at, not for measuring."""
+
+STRIP_PIXELS = 1 << 20
+"""Pixels per strip when compositing into integers: the float temporaries stay at a few MB."""
+
+_OUTPUT_DTYPES = {np.dtype(np.uint8): to_uint8, np.dtype(np.uint16): to_uint16, np.dtype(np.float32): None}
 
 _HEX = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6})")
 _ACCEPTED = "a colour name (white, black, gray, green, ...), #rgb or #rrggbb, or an image file"
@@ -135,16 +143,46 @@ def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(image[top : top + height, left : left + width], dtype=np.float32)  # a writable copy
 
 
-def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """``alpha * fg + (1 - alpha) * bg`` as float32; ``bg`` may be an image or one RGB colour."""
-    fg = np.asarray(fg, dtype=np.float32)
-    alpha = np.asarray(alpha, dtype=np.float32)
-    if alpha.ndim == 2:
-        alpha = alpha[:, :, None]
-    if alpha.shape[:2] != fg.shape[:2]:
+def composite(
+    fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, *, dtype: type | np.dtype = np.float32
+) -> np.ndarray:
+    """``alpha * fg + (1 - alpha) * bg`` as ``dtype`` (float32 in [0, 1], or rounded uint8 / uint16).
+
+    ``fg`` is H x W x 3, ``alpha`` H x W or H x W x 1, ``bg`` an H x W x 3 image or one RGB colour; each may
+    be float in [0, 1], uint8 or uint16 (scaled by its range). Raises ValueError for shapes that do not
+    match and for other dtypes. Integer output is computed a strip of rows at a time and equals
+    ``to_uint8(composite(...))`` exactly.
+    """
+    output = np.dtype(dtype)
+    if output not in _OUTPUT_DTYPES:
+        raise ValueError(f"dtype must be uint8, uint16 or float32, got {output}")
+    fg, alpha, bg = np.asarray(fg), np.asarray(alpha), np.asarray(bg)
+    if alpha.ndim == 3 and alpha.shape[2] == 1:
+        alpha = alpha[:, :, 0]
+    if fg.ndim != 3 or fg.shape[2] != 3:
+        raise ValueError(f"foreground must be H x W x 3, got shape {fg.shape}")
+    if alpha.shape != fg.shape[:2]:
         raise ValueError(f"alpha shape {alpha.shape} does not match foreground shape {fg.shape}")
-    bg = np.asarray(bg, dtype=np.float32)
-    return (bg + alpha * (fg - bg)).astype(np.float32, copy=False)
+    if bg.shape not in ((3,), fg.shape):
+        raise ValueError(
+            f"background must be one RGB colour or H x W x 3 like the foreground, got {bg.shape}"
+        )
+    colour = unit_float(bg) if bg.ndim == 1 else None
+    rounding = _OUTPUT_DTYPES[output]
+    if rounding is None:
+        return _mix(unit_float(fg), unit_float(alpha), colour if colour is not None else unit_float(bg))
+    out = np.empty(fg.shape, output)
+    rows = max(1, STRIP_PIXELS // max(1, fg.shape[1]))
+    for top in range(0, fg.shape[0], rows):
+        strip = slice(top, top + rows)
+        background = colour if colour is not None else unit_float(bg[strip])
+        out[strip] = rounding(_mix(unit_float(fg[strip]), unit_float(alpha[strip]), background))
+    return out
+
+
+def _mix(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """The compositing equation in float32 (the one formula every caller gets)."""
+    return (bg + alpha[:, :, None] * (fg - bg)).astype(np.float32, copy=False)
 
 
 def checkerboard(h: int, w: int, square: int = 16) -> np.ndarray:
@@ -163,19 +201,30 @@ def preview_sheet(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray) -> np.nd
     :data:`MAX_PREVIEW_WIDTH`, in which case everything is scaled down first (cheaper, and it keeps
     the checkerboard squares a readable size).
     """
-    import cv2
-
-    image = np.asarray(image, dtype=np.float32)
-    fg = np.asarray(fg, dtype=np.float32)
-    alpha = np.asarray(alpha, dtype=np.float32)
+    image, fg, alpha = np.asarray(image), np.asarray(fg), np.asarray(alpha)
     if alpha.ndim == 3:
         alpha = alpha[:, :, 0]
     height, width = image.shape[:2]
     if 3 * width > MAX_PREVIEW_WIDTH:
         scale = MAX_PREVIEW_WIDTH / (3 * width)
         new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image, fg, alpha = (cv2.resize(x, new_size, interpolation=cv2.INTER_AREA) for x in (image, fg, alpha))
+        image, fg, alpha = (_shrink(x, new_size) for x in (image, fg, alpha))
         height, width = image.shape[:2]
+    image, fg, alpha = unit_float(image), unit_float(fg), unit_float(alpha)
     matte = np.repeat(alpha[:, :, None], 3, axis=2)
     cut_out = composite(fg, alpha, checkerboard(height, width))
     return to_uint8(np.concatenate([image, matte, cut_out], axis=1))
+
+
+def _shrink(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-resize to ``size`` (w, h) one channel at a time, each made float only while it is resized:
+    a preview of a 100 MP photo then never holds the photo as float32 (OpenCV's area filter gives the same
+    numbers per channel as on all channels at once)."""
+    import cv2
+
+    planes = values[:, :, None] if values.ndim == 2 else values
+    out = np.empty((size[1], size[0], planes.shape[2]), np.float32)
+    for channel in range(planes.shape[2]):
+        plane = np.ascontiguousarray(unit_float(planes[:, :, channel]))
+        out[:, :, channel] = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+    return out[:, :, 0] if values.ndim == 2 else out

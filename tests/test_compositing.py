@@ -153,3 +153,61 @@ def test_integer_conversions_round_and_clip() -> None:
     assert to_uint16(values).dtype == np.uint16
     np.testing.assert_array_equal(to_uint16(np.array([0, 1, 255], np.uint8)), [0, 257, 65535])
     np.testing.assert_array_equal(to_uint8(np.array([0, 257, 65535], np.uint16)), [0, 1, 255])
+
+
+def test_integer_inputs_are_scaled_not_taken_as_unit_floats() -> None:
+    rng = np.random.default_rng(2)
+    fg8 = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    bg8 = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    alpha = rng.random((9, 11)).astype(np.float32)
+    fg, bg = fg8.astype(np.float32) / 255, bg8.astype(np.float32) / 255
+    expected = bg + alpha[..., None] * (fg - bg)
+    for fg_in, bg_in in [(fg8, bg8), (fg8.astype(np.uint16) * 257, bg8.astype(np.uint16) * 257), (fg, bg8)]:
+        result = composite(fg_in, alpha, bg_in)
+        assert result.dtype == np.float32 and result.max() <= 1.0
+        np.testing.assert_allclose(result, expected, atol=1e-6)
+    np.testing.assert_allclose(composite(fg, to_uint8(alpha), bg), expected, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(
+        composite(fg, alpha, np.array([0, 0, 255], np.uint8))[..., 2],
+        fg[..., 2] * alpha + 1 - alpha,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="int32"):
+        composite(fg, alpha, bg8.astype(np.int32))
+
+
+def test_uint8_composite_in_strips_is_the_rounded_float_composite(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mattecli import compositing
+
+    rng = np.random.default_rng(3)
+    fg = rng.random((40, 13, 3)).astype(np.float32)
+    bg = rng.random((40, 13, 3)).astype(np.float32)
+    alpha = rng.random((40, 13)).astype(np.float32)
+    whole = to_uint8(composite(fg, alpha, bg))
+    monkeypatch.setattr(compositing, "STRIP_PIXELS", 13 * 3)  # 3-row strips
+    for background in (bg, np.array([0.2, 0.5, 0.9], np.float32)):
+        strips = composite(fg, alpha, background, dtype=np.uint8)
+        assert strips.dtype == np.uint8
+        np.testing.assert_array_equal(strips, to_uint8(composite(fg, alpha, background)))
+    np.testing.assert_array_equal(composite(fg, alpha, bg, dtype=np.uint8), whole)
+    np.testing.assert_array_equal(
+        composite(fg, alpha, bg, dtype=np.uint16), to_uint16(composite(fg, alpha, bg))
+    )
+    with pytest.raises(ValueError, match="dtype"):
+        composite(fg, alpha, bg, dtype=np.int8)
+
+
+def test_preview_sheet_takes_uint8_like_float(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (30, 1200, 3), dtype=np.uint8)  # wide: the sheet is scaled down
+    fg = rng.integers(0, 256, (30, 1200, 3), dtype=np.uint8)
+    alpha = rng.random((30, 1200)).astype(np.float32)
+    unit = lambda x: x.astype(np.float32) * np.float32(1 / 255)  # noqa: E731
+    np.testing.assert_array_equal(
+        preview_sheet(image, alpha, fg), preview_sheet(unit(image), alpha, unit(fg))
+    )
+    small = (slice(None), slice(0, 200))
+    np.testing.assert_array_equal(
+        preview_sheet(image[small], alpha[small], fg[small]),
+        preview_sheet(unit(image[small]), alpha[small], unit(fg[small])),
+    )
