@@ -6,15 +6,22 @@ import torch
 
 from mattecli.errors import MatteError
 
+SUPPORTED = "auto, cpu, cuda, cuda:N or mps"
+"""The device names the error messages suggest (an Intel ``xpu`` works too where torch has one)."""
+
 
 def pick_device(requested: str | torch.device = "auto") -> torch.device:
     """Resolve ``auto`` to the best available device; check that a named device really exists.
 
     A named device that is not available is an error rather than a silent fallback, because a user who
-    asked for ``cuda`` and silently got the CPU would wait far longer than they expected.
+    asked for ``cuda`` and silently got the CPU would wait far longer than they expected. Every problem is
+    a one-line MatteError: device types that torch knows but this program cannot use (hip, vulkan, xla,
+    mtia, meta, ...) included, which torch itself reports only when a tensor first moves there.
     """
     if isinstance(requested, torch.device):
-        return requested
+        return _check_usable(requested, str(requested))
+    if not isinstance(requested, str):
+        raise MatteError(f"device must be a name ({SUPPORTED}), got {type(requested).__name__}")
     name = requested.strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -24,15 +31,35 @@ def pick_device(requested: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise MatteError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MatteError(f"device {requested!r} requested but CUDA is not available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise MatteError(f"device {requested!r} requested but only {torch.cuda.device_count()} GPUs exist")
-    if device.type == "mps" and not _mps_available():
-        raise MatteError(f"device {requested!r} requested but MPS is not available")
-    return device
+    except (RuntimeError, ValueError):
+        raise MatteError(f"unknown device {requested!r} (use {SUPPORTED})") from None
+    return _check_usable(device, requested)
+
+
+def _check_usable(device: torch.device, requested: str) -> torch.device:
+    """``device`` if this machine has it and the program can run on it, else a MatteError naming it."""
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MatteError(f"device {requested!r} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MatteError(
+                f"device {requested!r} requested but only {torch.cuda.device_count()} GPUs exist"
+            )
+        return device
+    if device.type == "mps":
+        if not _mps_available():
+            raise MatteError(f"device {requested!r} requested but MPS is not available")
+        return device
+    if device.type == "xpu":
+        xpu = getattr(torch, "xpu", None)
+        if xpu is None or not xpu.is_available():
+            raise MatteError(f"device {requested!r} requested but no Intel XPU is available")
+        if device.index is not None and device.index >= xpu.device_count():
+            raise MatteError(f"device {requested!r} requested but only {xpu.device_count()} XPUs exist")
+        return device
+    raise MatteError(f"device {requested!r} is not supported (use {SUPPORTED})")
 
 
 def _mps_available() -> bool:

@@ -139,3 +139,207 @@ def test_tta_applies_to_full_resolution_refinement_and_video_frames() -> None:
             plain.predict_alpha(rgb) + plain.predict_alpha(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]
         ) / 2
         np.testing.assert_allclose(alpha, expected, atol=1e-5)
+
+
+# -- large images: strips and tiles give the whole-image result ------------------------------------
+
+
+def _whole_image_refinement(matter: Matter, rgb: np.ndarray) -> np.ndarray:
+    """predict_alpha as it was computed before strips: full-size coarse, band, tile sums and weights."""
+    from mattecli.inference import _resize, _tile_weight, _uncertain_band, working_size
+
+    height, width = rgb.shape[:2]
+    small = torch.from_numpy(_resize(rgb, *working_size(height, width, matter.max_size))[None])
+    coarse_small = matter._forward(small.permute(0, 3, 1, 2)).numpy()[0, 0]
+    coarse = _resize(coarse_small, height, width)
+    band = _resize(_uncertain_band(coarse_small), height, width)
+    total = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    for y0, y1, x0, x1 in tile_windows(height, width, matter.tile_size, matter.tile_overlap):
+        if not (band[y0:y1, x0:x1] > 0).any():
+            continue
+        tile = torch.from_numpy(np.ascontiguousarray(rgb[y0:y1, x0:x1])).permute(2, 0, 1)
+        alpha = matter._forward_padded(tile[None])[0, 0].numpy()
+        ramp = _tile_weight(y0, y1, x0, x1, height, width, matter.tile_overlap)
+        total[y0:y1, x0:x1] += alpha * ramp
+        weight[y0:y1, x0:x1] += ramp
+    refined = np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
+    refined -= coarse
+    refined *= band
+    refined += coarse
+    return refined
+
+
+def test_refinement_in_strips_equals_the_whole_image_computation() -> None:
+    matter = Matter(trained_tiny_net(), device="cpu", max_size=64, tile_size=96)
+    image = _scene(230, 300, seed=5)  # 4 tile rows of 96 px: several strips, with carried overlaps
+    as_uint8 = (image * 255 + 0.5).astype(np.uint8)
+    rgb = as_uint8.astype(np.float32) * np.float32(1 / 255)
+    calls: list[tuple[int, int]] = []
+    alpha = matter.predict_alpha(as_uint8, on_tile=lambda done, total: calls.append((done, total)))
+    expected = _whole_image_refinement(matter, rgb)
+    assert alpha.dtype == np.float32 and alpha.shape == (230, 300)
+    np.testing.assert_array_equal(alpha, expected)
+    np.testing.assert_array_equal(matter.predict_alpha(rgb), expected)  # float input: the same
+    # One call per refined tile, counting up to the number of tiles that were run.
+    count = len(calls)
+    assert 1 < count <= len(list(tile_windows(230, 300, 96, matter.tile_overlap)))
+    assert calls == [(done, count) for done in range(1, count + 1)]
+
+
+def test_refine_tiled_skips_tiles_with_nothing_needed_and_keeps_zeros_there() -> None:
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64, tile_size=64)
+    image = _scene(150, 200, seed=6)
+    needed = np.zeros((150, 200), bool)
+    needed[:40, :40] = True
+    full = matter.refine_tiled(image)
+    partial = matter.refine_tiled(image, needed)
+    np.testing.assert_array_equal(partial[:40, :40], full[:40, :40])
+    assert (partial[100:, 150:] == 0).all()  # tiles there were never run
+
+
+def test_no_refinement_calls_no_tiles() -> None:
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    calls = []
+    matter.matte(_scene(60, 90), on_tile=lambda done, total: calls.append(done))
+    assert calls == []
+
+
+# -- MatteResult: compact storage, documented API ------------------------------------------------
+
+
+def test_matte_result_keeps_uint8_pixels_and_converts_on_demand() -> None:
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    pixels = (_scene(40, 56, seed=7) * 255 + 0.5).astype(np.uint8)
+    result = matter.matte(pixels)
+    assert result.pixels.dtype == np.uint8 and result.foreground_pixels.dtype == np.uint8
+    np.testing.assert_array_equal(result.pixels, pixels)
+    unit = pixels.astype(np.float32) * np.float32(1 / 255)
+    assert result.image.dtype == np.float32 and result.foreground.dtype == np.float32
+    np.testing.assert_array_equal(result.image, unit)
+    # The stored foreground is the float estimate rounded once, exactly as the PNG writer rounds it.
+    from mattecli.media import to_uint8
+
+    float_foreground = matter.estimate_foreground(unit, result.alpha)
+    np.testing.assert_array_equal(result.foreground_pixels, to_uint8(float_foreground))
+    np.testing.assert_array_equal(result.rgba()[..., :3], result.foreground_pixels)
+    plain = matter.matte(pixels, decontaminate=False)
+    np.testing.assert_array_equal(plain.foreground_pixels, pixels)
+    # Float input keeps float storage: nothing is rounded that the caller did not round.
+    floats = matter.matte(unit)
+    assert floats.pixels.dtype == np.float32 and floats.foreground_pixels.dtype == np.float32
+    np.testing.assert_allclose(floats.foreground, float_foreground, atol=1e-6)
+
+
+def test_composite_returns_uint8_by_default_and_float_on_request() -> None:
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    result = matter.matte((_scene(40, 56, seed=8) * 255 + 0.5).astype(np.uint8))
+    fg, alpha = result.foreground, result.alpha[..., None]
+    blue = np.array([0.0, 0.0, 1.0], np.float32)
+    expected = blue + alpha * (fg - blue)
+    for background in (
+        "blue",
+        "#0000ff",
+        blue,
+        np.array([0, 0, 255], np.uint8),
+        np.array([0, 0, 65535], np.uint16),
+    ):
+        out = result.composite(background)
+        assert out.dtype == np.uint8 and out.shape == (40, 56, 3), background
+        assert np.abs(out.astype(np.float32) - expected * 255).max() <= 0.5 + 1e-3, background
+        as_float = result.composite(background, dtype=np.float32)
+        assert as_float.dtype == np.float32
+        np.testing.assert_allclose(as_float, expected, atol=1e-6)
+    # A full-size background in any of the three encodings, scaled by its own range.
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    unit = picture.astype(np.float32) / 255
+    expected = unit + alpha * (fg - unit)
+    for background in (picture, picture.astype(np.uint16) * 257, unit):
+        np.testing.assert_allclose(result.composite(background, dtype=np.float32), expected, atol=1e-6)
+        assert result.composite(background).max() <= 255
+    with pytest.raises(ValueError, match="background"):
+        result.composite(picture[:10])
+    with pytest.raises(ValueError, match="dtype"):
+        result.composite("white", dtype=np.int32)
+
+
+# -- the input's own alpha ---------------------------------------------------------------------
+
+
+def test_input_alpha_multiplies_the_matte(tmp_path) -> None:
+    from PIL import Image
+
+    from mattecli.media import read_image
+
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    rgb = (_scene(48, 64, seed=9) * 255 + 0.5).astype(np.uint8)
+    rgba = np.dstack([rgb, np.full((48, 64), 255, np.uint8)])
+    rgba[:, :32, 3] = 0  # left half transparent
+    rgba[:, 32:40, 3] = 128
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "half.png")
+    ignored = matter.matte(rgb).alpha
+    assert ignored[:, :32].max() > 0.05, "the network alone does not see the transparency"
+    expected = ignored * (rgba[..., 3].astype(np.float32) / 255)
+    for source in (
+        tmp_path / "half.png",
+        str(tmp_path / "half.png"),
+        read_image(tmp_path / "half.png"),
+        rgba,
+    ):
+        alpha = matter.matte(source).alpha
+        assert (alpha[:, :32] == 0).all()
+        np.testing.assert_allclose(alpha, expected, atol=1e-6)
+        np.testing.assert_array_equal(matter.matte(source, keep_input_alpha=False).alpha, ignored)
+    assert (matter.matte(tmp_path / "half.png").rgba()[:, :32, 3] == 0).all()
+
+
+# -- user errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "words"),
+    [
+        (np.zeros((0, 0, 3), np.uint8), "empty"),
+        (np.zeros((5, 0, 3), np.float32), "empty"),
+        ([[[0, 0, 0]]], "list"),
+        (None, "NoneType"),
+        (np.zeros((4, 4), np.uint8), "shape"),
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((4, 4, 3), bool), "bool"),
+        (np.zeros((4, 4, 3), np.int64), "int64"),
+        (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_bad_images_are_one_line_matte_errors(image, words: str) -> None:
+    matter = Matter(make_tiny_net(), device="cpu", max_size=64)
+    with pytest.raises(MatteError, match=words) as caught:
+        matter.matte(image)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_size": 0}, "max_size must be a positive multiple of 32, got 0"),
+        ({"max_size": -32}, "max_size must be a positive multiple of 32, got -32"),
+        ({"max_size": 500}, "max_size must be a positive multiple of 32, got 500"),
+        ({"tile_size": 0}, "tile_size must be a positive multiple of 32, got 0"),
+        ({"max_size": 512.0}, "max_size must be a positive multiple of 32, got 512.0"),
+    ],
+)
+def test_sizes_are_checked_not_defaulted(options: dict, message: str) -> None:
+    with pytest.raises(MatteError) as caught:
+        Matter(make_tiny_net(), device="cpu", **options)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("name", ["xpu", "hip", "vulkan", "xla", "mtia", "meta", "ipu", "lazy"])
+def test_unusable_device_types_are_matte_errors(name: str) -> None:
+    available = getattr(getattr(torch, name, None), "is_available", lambda: False)
+    if name == "xpu" and available():
+        pytest.skip("this machine has an XPU")
+    for device in (name, torch.device(name)):
+        with pytest.raises(MatteError, match=name) as caught:
+            Matter(make_tiny_net(), device=device)
+        assert "\n" not in str(caught.value)
