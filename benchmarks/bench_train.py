@@ -7,11 +7,16 @@ are left out, the next ``--steps`` steps are the measurement.
 
     python benchmarks/bench_train.py                      # lite and paper, 320 px, batch 2
     python benchmarks/bench_train.py --models lite --workers 0 2 --stages seg joint --steps 10
+    # on a GPU machine, with the packed round-5 data: batch sizes, torch.compile, data workers
+    python benchmarks/bench_train.py --device cuda --data /tmp/round5/pack/train_round5.toml \
+        --models lite2 --stages seg joint --size 512 --batch 32 64 --workers 15 --compile both \
+        --warmup 10 --steps 20
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import sys
@@ -57,6 +62,8 @@ def run_case(
     batch: int,
     warmup: int,
     steps: int,
+    device: str = "cpu",
+    compile: bool = False,
 ) -> dict:
     config = RunConfig(
         data=str(data),
@@ -72,6 +79,8 @@ def run_case(
         ckpt_every=10**9,
         quiet=True,
         seed=0,
+        device=device,
+        compile=compile,
     )
     if steps % warmup:
         raise SystemExit("--steps must be a multiple of --warmup (both are logging windows)")
@@ -83,6 +92,8 @@ def run_case(
     return {
         "model": model,
         "stage": stage,
+        "batch": batch,
+        "compile": compile,
         "workers": workers,
         "samples_per_s": round(1.0 / measured, 3),
         "step_s": round(batch * measured, 3),
@@ -97,7 +108,11 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=["seg"])
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
     parser.add_argument("--size", type=int, default=320)
-    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--batch", type=int, nargs="+", default=[2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--compile", choices=("off", "on", "both"), default="off", help="torch.compile the step (on a GPU)"
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--paper-steps", type=int, default=2, help="Measured steps for paper (slow).")
@@ -118,22 +133,28 @@ def main() -> None:
         for model in args.models:
             steps = args.paper_steps if model == "paper" else args.steps
             warmup = 1 if model == "paper" else args.warmup
-            for stage in args.stages:
-                for workers in args.workers:
-                    out = Path(tmp) / f"{model}-{stage}-{workers}"
-                    result = run_case(data, out, model, stage, workers, args.size, args.batch, warmup, steps)
-                    results.append(result)
-                    print(json.dumps(result), flush=True)
+            compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+            cases = itertools.product(args.stages, args.workers, args.batch, compiles)
+            for stage, workers, batch, compile in cases:
+                out = Path(tmp) / f"{model}-{stage}-{workers}-{batch}-{int(compile)}"
+                result = run_case(
+                    data, out, model, stage, workers, args.size, batch, warmup, steps, args.device, compile
+                )
+                results.append(result)
+                print(json.dumps(result), flush=True)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{args.threads} threads, {args.size}x{args.size}, batch {args.batch}, fp32"
+        f"{args.threads} threads, {args.size}x{args.size}, device {args.device} (autocast on CUDA)"
     )
-    print("| model | stage | workers | samples/s | s/step | data wait |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| model | stage | batch | compile | workers | samples/s | s/step | data wait | wall incl. set-up |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
-            f"| {r['model']} | {r['stage']} | {r['workers']} | {r['samples_per_s']} | "
-            f"{r['step_s']} | {100 * r['data_wait_share']:.1f} % |"
+            f"| {r['model']} | {r['stage']} | {r['batch']} | {r['compile']} | {r['workers']} | "
+            f"{r['samples_per_s']} | {r['step_s']} | {100 * r['data_wait_share']:.1f} % | "
+            f"{r['wall_s_incl_setup']} s |"
         )
 
 

@@ -483,3 +483,115 @@ def test_reseed_makes_augmentation_a_function_of_the_key(tmp_path):
     again = dataset[0]
     assert first["name"] == again["name"] and torch.equal(first["image"], again["image"])
     assert not torch.equal(first["image"], other["image"])
+
+
+# ---------------------------------------------------------------- packing a mixture for a remote machine
+
+
+def _people_like(root: Path, count: int, shape: tuple[int, int]) -> Path:
+    """image/ (JPEG q75, textured), alpha/ and fg/ like the shared people folders."""
+    rng = np.random.default_rng(0)
+    h, w = shape
+    for i in range(count):
+        alpha = to_u8(soft_disc(h, w, min(h, w) * 0.3, edge=4))
+        texture = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2)
+        person = np.array([200, 90, 60], np.float32)
+        a = alpha[..., None] / 255.0
+        image = (a * person + (1 - a) * texture).astype(np.uint8)
+        (root / "image").mkdir(parents=True, exist_ok=True)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        assert cv2.imwrite(str(root / "image" / f"n{i}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        write_rgb(root / "fg" / f"n{i}.jpg", np.broadcast_to(person.astype(np.uint8), (h, w, 3)).copy())
+        write_grey(root / "alpha" / f"n{i}.png", alpha)
+    return root
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    """A small recipe in the shape of weights/recipe/train_round5.toml: pairs and composites of one
+    folder, cut-outs, backgrounds, and exclude lists for each (the validation names)."""
+    shared = tmp_path / "shared"
+    _people_like(shared / "people", 5, (150, 240))
+    make_cutouts(shared / "cutouts", 3)
+    make_backgrounds(shared / "backgrounds", [(10, 20, 30), (200, 10, 10), (5, 5, 5)], shape=(300, 400))
+    recipe_dir = tmp_path / "recipe"
+    recipe_dir.mkdir()
+    (recipe_dir / "val_people.txt").write_text("# held out\nn4\n")
+    (recipe_dir / "val_cutouts.txt").write_text("c2\n")
+    (recipe_dir / "bg_exclude.txt").write_text("bg2\n")
+    spec = recipe_dir / "train.toml"
+    spec.write_text(
+        "[augment]\ncutout_count = [1, 2]\n\n"
+        '[[source]]\nkind = "pairs"\nroot = "../shared/people"\nexclude = "val_people.txt"\nweight = 2.0\n\n'
+        '[[source]]\nkind = "composition"\nroot = "../shared/people"\nbackgrounds = "../shared/backgrounds"\n'
+        'exclude = "val_people.txt"\nbackgrounds_exclude = "bg_exclude.txt"\n\n'
+        '[[source]]\nkind = "cutouts"\nroot = "../shared/cutouts"\nbackgrounds = "../shared/backgrounds"\n'
+        'exclude = "val_cutouts.txt"\nbackgrounds_exclude = ["bg0", "bg2"]\n'
+    )
+    return spec
+
+
+def _jpeg_quality(path: Path) -> float:
+    from mattecli.data.pack import jpeg_quality
+
+    return jpeg_quality(path)
+
+
+def test_pack_holds_the_training_split_resized_without_foregrounds(recipe: Path, tmp_path: Path) -> None:
+    from mattecli.data.pack import pack_training_data
+
+    dest = tmp_path / "pack"
+    summary = pack_training_data(recipe, dest, long_side=128, quality=92)
+    packed = load_data_spec(summary.spec)
+    assert summary.spec == dest / "train.toml" and summary.spec.is_file()
+    # Only training items travel: no validation names, no excluded backgrounds, no foreground colours.
+    people = dest / "data" / "people"
+    assert sorted(p.name for p in (people / "image").iterdir()) == [f"n{i}.jpg" for i in range(4)]
+    assert sorted(p.name for p in (people / "alpha").iterdir()) == [f"n{i}.png" for i in range(4)]
+    assert not (people / "fg").exists() and summary.foregrounds == ["data/people"]
+    assert sorted(p.name for p in (dest / "data" / "cutouts").iterdir()) == ["c0.png", "c1.png"]
+    assert sorted(p.stem for p in (dest / "data" / "backgrounds").iterdir()) == ["bg0", "bg1"]
+    # Long side at most 128, alpha the size of its image, the q75 sources re-encoded at 75 + 10.
+    image = cv2.imread(str(people / "image" / "n0.jpg"))
+    alpha = cv2.imread(str(people / "alpha" / "n0.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape[:2] == alpha.shape == (80, 128)
+    assert _jpeg_quality(people / "image" / "n0.jpg") == pytest.approx(85, abs=1)
+    assert max(cv2.imread(str(dest / "data" / "backgrounds" / "bg0.jpg")).shape[:2]) == 128
+    # Each source keeps its kind, weight and name set; the lists it needs travel inside the pack.
+    assert [(s.kind, s.weight) for s in packed.sources] == [
+        ("pairs", 2.0),
+        ("composition", 1.0),
+        ("cutouts", 1.0),
+    ]
+    assert packed.augment.cutout_count == (1, 2)
+    assert all(str(s.root).startswith(str(dest)) for s in packed.sources)
+    assert summary.counts == {"pairs people": 4, "composition people": 4, "cutouts cutouts": 2}
+    assert summary.bytes == sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+
+
+def test_packed_foregrounds_are_estimated_and_the_pack_matches_the_recipe(
+    recipe: Path, tmp_path: Path
+) -> None:
+    from mattecli.data.pack import estimate_pack_foregrounds, pack_training_data, verify_pack
+
+    dest = tmp_path / "pack"
+    summary = pack_training_data(recipe, dest, long_side=128)
+    with pytest.raises(MatteError, match=r"fg: folder not found"):
+        build_dataset(summary.spec, size=64, train=True)[0]  # composition needs fg/ first
+    assert estimate_pack_foregrounds(dest, workers=1) == 4
+    assert estimate_pack_foregrounds(dest, workers=1) == 0  # done already: nothing to redo
+    fg = cv2.imread(str(dest / "data" / "people" / "fg" / "n0.jpg"))
+    assert fg.shape[:2] == (80, 128)
+    # Where alpha is 1 the foreground is the photo itself.
+    image = cv2.imread(str(dest / "data" / "people" / "image" / "n0.jpg")).astype(np.float32)
+    centre = (slice(30, 50), slice(54, 74))
+    assert np.abs(fg[centre].astype(np.float32) - image[centre]).mean() < 3.0
+    train_set = build_dataset(summary.spec, size=64, train=True)
+    assert len(train_set) == len(build_dataset(recipe, size=64, train=True)) == 10
+    assert_valid(train_set[3], 64, 64)
+    report = verify_pack(recipe, summary.spec, size=128, samples=2)
+    assert report.ok, report.problems
+    assert report.counts == (10, 10)
+    assert set(report.alpha_error) == {"pairs people", "composition people", "cutouts cutouts"}
+    assert max(report.alpha_error.values()) < 0.02
+    assert report.image_error["pairs people"] < 0.03

@@ -564,7 +564,8 @@ class Trainer:
         """Fix the run's length from the probe's speed, as if it had been configured that way."""
         cfg = self.cfg
         assert cfg.time_budget is not None
-        plan = plan_budget(rate, cfg.time_budget - elapsed, step, cfg.budget_cycles, cfg.steps)
+        left = (cfg.time_budget - elapsed) * _BUDGET_MARGIN
+        plan = plan_budget(rate, left, step, cfg.budget_cycles, cfg.steps)
         half, total = dist_utils.broadcast_object(plan)  # every process follows rank 0's measurement
         self.total_steps = self.logger.total_steps = total
         self.schedule.half_cycle_steps = half
@@ -803,6 +804,10 @@ class Trainer:
 
 #: The length of a time-budgeted run without --steps until its probe has decided it.
 _UNDECIDED_STEPS = 10**9
+#: Share of the time left after the probe that the planned cycles may fill: the speed can drift after the
+#: probe (the data workers' queue, filled during the warm-up, drains; a shared machine gets busier), and a
+#: run that overruns is stopped off its learning rate's low point.
+_BUDGET_MARGIN = 0.95
 
 
 class _Probe:

@@ -2,7 +2,9 @@
 # Validation of a model on the held-out split of ../shared/data (whole image, never trained on):
 #   1. people photos against their soft alphas (MSE, SAD, Grad, Conn, IoU),
 #   2. the same photos against the dataset's binary masks (IoU),
-#   3. held-out cut-outs composited onto held-out backgrounds (IoU).
+#   3. held-out cut-outs composited onto held-out backgrounds (IoU),
+#   4. held-out Clothing Co-Parsing photos against their soft alphas (round 5; val_ccp.txt),
+#   5. the held-out DAVIS clip against its soft alphas (round 5; val_davis.txt).
 # Usage: weights/recipe/evaluate.sh MODEL OUT_DIR [matte eval options, e.g. --tta]   (from the repository root)
 set -euo pipefail
 model="${1:-default}"
@@ -24,3 +26,5 @@ done < "$recipe/val_people.txt"
 matte eval "$masks" --model "$model" --out "$out/people-mask" --overwrite "$@"
 
 matte eval "$recipe/val_cutouts.toml" --model "$model" --out "$out/cutouts" --overwrite "$@"
+matte eval "$recipe/val_ccp.toml" --model "$model" --out "$out/ccp" --overwrite "$@"
+matte eval "$recipe/val_davis.toml" --model "$model" --out "$out/davis" --overwrite "$@"

@@ -85,3 +85,14 @@ matte export runs/gpu2/checkpoints/step-0000588.pt -o runs/gpu2/candidate-step58
 # 11. the shipped model: the equal-weight mean of round 3 and that candidate (a "model soup")
 matte average runs/round3.safetensors runs/gpu2/candidate-step588.safetensors -o weights/lite.safetensors --overwrite
 weights/recipe/evaluate.sh weights/lite.safetensors runs/eval
+
+# Round 5 (issue 13): all three stages again from ImageNet initialisation on the 4x larger mixture
+# train_round5.toml (people, Clothing Co-Parsing pairs and composites, cut-outs). On a GPU machine the
+# prepared sequence is in README-gpu.md: pack the training split here in three parts, carry them in three
+# back-to-back device calls, and the last call runs seg, fusion and joint in 540 s and brings back the
+# candidates:
+#   weights/recipe/pack_round5.sh .gpudata/round5
+#   (device, call C) bash weights/recipe/gpu_round5.sh .gpudata/round5
+# Each stage there is a matte train run with time_budget = its share (run.toml keeps the steps the probe
+# chose, so `matte train --config RUN/run.toml` replays it); the lite2 model config is lite with the
+# EfficientNet-Lite2 encoder.
