@@ -107,6 +107,7 @@ def server(weights: Path, tmp_path_factory):
         "--max-upload-mb", "1",
         "--max-megapixels", "1",
         "--queue-size", str(QUEUE),
+        "--batch-size", "4",  # so that concurrent requests of one size share model calls
         "--timeout", str(TIMEOUT_S),
     )  # fmt: skip
     yield running
@@ -540,6 +541,15 @@ def test_worker_batches_waiting_images_of_one_size(reference) -> None:
         assert np.abs(alpha - reference.predict_alpha(image)).max() < 1e-4
     assert (worker.calls, worker.images) == (3, 7)
     assert not worker.alive
+
+
+def test_batches_only_off_the_cpu() -> None:
+    import torch
+
+    from mattecli.cli.serve import default_batch_size
+
+    assert default_batch_size(torch.device("cpu")) == 1
+    assert default_batch_size(torch.device("cuda", 0)) == 4
 
 
 def test_options_and_download_names() -> None:

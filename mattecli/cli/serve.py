@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 
@@ -34,8 +35,12 @@ def serve_command(
     queue_size: int = typer.Option(
         16, "--queue-size", help="Requests handled at once (uploading, waiting or matting); more get 503."
     ),
-    batch_size: int = typer.Option(
-        4, "--batch-size", help="Most waiting images of one size matted in one model call."
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        help="Most waiting images of one size matted in one model call (default: 1 on a CPU, where "
+        "batches are slower per image, 4 on a GPU).",
+        show_default=False,
     ),
     timeout: float = typer.Option(
         60.0, "--timeout", help="Seconds a request may take from upload to answer."
@@ -60,7 +65,7 @@ def serve_command(
             max_upload_bytes=_positive(max_upload_mb, "--max-upload-mb", MB),
             max_pixels=_positive(max_megapixels, "--max-megapixels", 1e6),
             queue_size=_at_least_one(queue_size, "--queue-size"),
-            max_batch=_at_least_one(batch_size, "--batch-size"),
+            max_batch=1 if batch_size is None else _at_least_one(batch_size, "--batch-size"),
             timeout=_positive(timeout, "--timeout", 1.0),
             cors_origins=tuple(cors_origin),
             allowed_hosts=LOOPBACK_NAMES if _is_loopback(host) else None,
@@ -68,9 +73,18 @@ def serve_command(
         listener = _listen(host, port)
         try:
             matter = load_matter(model, device, max_size, quiet, tta=tta)
+            if batch_size is None:
+                settings = dataclasses.replace(settings, max_batch=default_batch_size(matter.device))
             _run(matter, settings, listener, quiet)
         finally:
             listener.close()
+
+
+def default_batch_size(device) -> int:
+    """1 on a CPU: there a batch of four 512 px images took 1.7x as long as the four one by one
+    (benchmarks/RESULTS.md), so batching would only add latency. 4 elsewhere, where single small images
+    leave a GPU mostly waiting on kernel launches."""
+    return 1 if device.type == "cpu" else 4
 
 
 def _require_extra() -> None:
