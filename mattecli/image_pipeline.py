@@ -81,6 +81,7 @@ class OutputOptions:
     depth: int = 8  # bit depth of --alpha-only output (8 or 16)
     preview: bool = False  # also write OUT.preview.jpg beside each output: input | matte | cut-out
     decontaminate: bool = True  # estimate true foreground colours at soft edges
+    keep_input_alpha: bool = True  # an input's own transparency multiplies the matte
     overwrite: bool = False
     extension: str | None = None  # output format for folder outputs and stdout (default .png)
 
@@ -447,12 +448,14 @@ def run_jobs(
     options: OutputOptions,
     on_progress: Callable[[ImageJob, str], None] | None = None,
     backdrop: Backdrop | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> BatchSummary:
     """Process every job; existing outputs are skipped unless ``overwrite``; failures are collected.
 
     A job is skipped when any file it would write exists (the result, or the preview sheet with
     ``--preview``). ``on_progress(job, status)`` is called after each job with status "done", "skipped"
-    or "failed". ``backdrop``: a prepared ``--bg`` (prepared here when None).
+    or "failed". ``backdrop``: a prepared ``--bg`` (prepared here when None). ``on_tile(done, total)`` is
+    called after each full-resolution refinement tile of the image being matted (for a progress bar).
     """
     if options.background and backdrop is None:
         backdrop = prepare_background(options.background)
@@ -465,7 +468,7 @@ def run_jobs(
             status = "skipped"
         else:
             try:
-                process_image(matter, job, options, backdrop)
+                process_image(matter, job, options, backdrop, on_tile)
                 summary.done += 1
                 status = "done"
             except MatteError as exc:
@@ -477,7 +480,13 @@ def run_jobs(
     return summary
 
 
-def process_image(matter, job: ImageJob, options: OutputOptions, backdrop: Backdrop | None = None) -> None:
+def process_image(
+    matter,
+    job: ImageJob,
+    options: OutputOptions,
+    backdrop: Backdrop | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> None:
     """Matte one image and write its output(s) atomically.
 
     Everything is encoded in memory before the first byte is written, so an image that fails leaves no
@@ -489,7 +498,12 @@ def process_image(matter, job: ImageJob, options: OutputOptions, backdrop: Backd
         backdrop = prepare_background(options.background)
     image = job.image if job.image is not None else media.read_image(job.source)
     try:
-        result = matter.matte(image.rgb, decontaminate=options.decontaminate)
+        result = matter.matte(
+            image,
+            decontaminate=options.decontaminate,
+            keep_input_alpha=options.keep_input_alpha,
+            on_tile=on_tile,
+        )
     except (ValueError, RuntimeError, MemoryError) as exc:
         reason = " ".join(str(exc).split())[:160]
         raise MatteError(f"could not process image ({reason})", job.source) from None
@@ -499,7 +513,7 @@ def process_image(matter, job: ImageJob, options: OutputOptions, backdrop: Backd
     if options.preview:
         from mattecli.compositing import preview_sheet
 
-        sheet = media.encode_rgb(preview_sheet(result.image, result.alpha, result.foreground), ".jpg")
+        sheet = media.encode_rgb(preview_sheet(result.pixels, result.alpha, result.foreground_pixels), ".jpg")
     if job.target == STDOUT:
         write_stdout(data)
         return
@@ -520,9 +534,11 @@ def encode_result(
     if options.background:
         backdrop = backdrop or prepare_background(options.background)
         height, width = result.alpha.shape
-        picture = composite(result.foreground, result.alpha, backdrop.fill(height, width))
+        picture = composite(
+            result.foreground_pixels, result.alpha, backdrop.fill(height, width), dtype=np.uint8
+        )
         return media.encode_rgb(picture, suffix, name=name)
-    return media.encode_rgba(result.foreground, result.alpha, suffix, name=name)
+    return media.encode_rgba(result.foreground_pixels, result.alpha, suffix, name=name)
 
 
 def write_file(path: Path, data: bytes, overwrite: bool) -> None:

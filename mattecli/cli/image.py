@@ -21,20 +21,25 @@ from mattecli.cli.common import (
 
 def image_command(
     inputs: list[str] = typer.Argument(
-        ..., help="Image files, folders (searched recursively), globs, or - to read one image from stdin."
+        ...,
+        metavar="INPUT",
+        help="Image files, folders (searched recursively), globs, or - to read one image from stdin.",
     ),
     output: str | None = typer.Option(
         None,
         "-o",
         "--output",
+        metavar="PATH",
         help="Output file (a name with a suffix; one image), folder (ends in /, has no suffix, or exists), "
         "or - for stdout (default for stdin input).",
     ),
     bg: str | None = typer.Option(
-        None, "--bg", help="Composite over a colour (name or #hex) or an image file."
+        None, "--bg", metavar="COLOUR|FILE", help="Composite over a colour (name or #hex) or an image file."
     ),
     alpha_only: bool = typer.Option(False, "--alpha-only", help="Write the matte as grayscale."),
-    depth: int = typer.Option(8, "--depth", help="Bit depth of --alpha-only output: 8 or 16."),
+    depth: int = typer.Option(
+        8, "--depth", metavar="8|16", help="Bit depth of --alpha-only output: 8 or 16."
+    ),
     preview: bool = typer.Option(
         False,
         "--preview",
@@ -44,16 +49,26 @@ def image_command(
     decontaminate: bool = typer.Option(
         True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
     ),
+    ignore_input_alpha: bool = typer.Option(
+        False,
+        "--ignore-input-alpha",
+        help="By default an input's own transparency is kept: pixels transparent in the input stay "
+        "transparent; this flag mattes the RGB alone.",
+    ),
     output_format: str | None = typer.Option(
         None,
         "--format",
+        metavar="FORMAT",
         help="Output format for folder outputs and stdout: png (default), webp, tif, jpg, bmp.",
     ),
-    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    model: str = typer.Option(
+        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     max_size: int | None = typer.Option(
         None,
         "--max-size",
+        metavar="N",
         help="Long side the network sees (multiple of 32; default: the model's).",
     ),
     refine: bool | None = typer.Option(
@@ -86,6 +101,7 @@ def image_command(
             depth=depth,
             preview=preview,
             decontaminate=decontaminate,
+            keep_input_alpha=not ignore_input_alpha,
             overwrite=overwrite,
             extension=output_format,
         )
@@ -107,8 +123,10 @@ def _run(matter, jobs, options, quiet: bool, backdrop):
 
     from mattecli.image_pipeline import run_jobs
 
-    if quiet or len(jobs) == 1 or not is_interactive():
+    if quiet or not is_interactive():
         return run_jobs(matter, jobs, options, backdrop=backdrop)
+    if len(jobs) == 1:
+        return _run_one_with_tile_progress(matter, jobs, options, backdrop)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -125,6 +143,32 @@ def _run(matter, jobs, options, quiet: bool, backdrop):
             progress.update(task, advance=1, rate=f"{done / elapsed:.2f} images/s")
 
         return run_jobs(matter, jobs, options, on_progress=advance, backdrop=backdrop)
+
+
+def _run_one_with_tile_progress(matter, jobs, options, backdrop):
+    """One image: a bar for its full-resolution refinement tiles, shown only once a tile is done (small
+    images have none, and a bar that never moves is noise)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mattecli.image_pipeline import run_jobs
+
+    columns = (
+        TextColumn("refining"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = None
+
+        def on_tile(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task("refining", total=total)
+            progress.update(task, completed=done, total=total)
+
+        return run_jobs(matter, jobs, options, backdrop=backdrop, on_tile=on_tile)
 
 
 def _report(summary, quiet: bool, single: bool) -> None:
