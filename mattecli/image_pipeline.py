@@ -28,6 +28,8 @@ Rules (issue 14):
 - A single image file (or stdin) named on the command line whose output exists is an error; batches
   (folders, globs, several inputs) skip existing outputs, so a rerun finishes what is left. The preview
   sheet counts as an output.
+- An input's own transparency is kept (it multiplies the matte, so a cut-out stays cut out) unless
+  ``keep_input_alpha=False`` (``--ignore-input-alpha``).
 
 A bad file in a batch is reported and skipped so that a run over 2,000 product shots finishes; the
 summary's ``failed`` list says which files failed and why.
