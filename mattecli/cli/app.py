@@ -28,6 +28,7 @@ COMMANDS = (
     ("eval", "evaluate", "eval_command"),
     ("export", "train", "export_command"),
     ("average", "train", "average_command"),
+    ("serve", "serve", "serve_command"),
 )
 
 
