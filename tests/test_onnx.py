@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,22 @@ from typer.testing import CliRunner
 
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
+from mattecli.onnx_export import OUTPUTS, export_onnx, parse_outputs, read_onnx_metadata
 from mattecli.weights import load_weights
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
-from mattecli.onnx_export import OUTPUTS, export_onnx, parse_outputs, read_onnx_metadata  # noqa: E402
+# Looked up, not imported: importing onnxruntime starts a thread, and the suite's other tests fork
+# (data packing, loaders) before this file runs. Each test imports what it uses.
+pytestmark = pytest.mark.skipif(
+    find_spec("onnx") is None or find_spec("onnxruntime") is None,
+    reason="needs the onnx extra (pip install 'mattecli[onnx]')",
+)
 
 SIZES = [(1, 64, 64), (2, 96, 128), (1, 160, 96), (2, 64, 32)]
 
 
-def session(path: Path) -> ort.InferenceSession:
+def session(path: Path):
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -87,6 +93,8 @@ def test_outputs_can_be_chosen_and_come_in_graph_order(tiny_weights: Path, tmp_p
 
 
 def test_batchnorm_is_folded_and_padding_is_static(tiny_weights: Path, tmp_path: Path) -> None:
+    import onnx
+
     graph = onnx.load(str(export_onnx(tiny_weights, tmp_path / "tiny.onnx")))
     ops = {node.op_type for node in graph.graph.node}
     assert "BatchNormalization" not in ops
@@ -97,6 +105,8 @@ def test_batchnorm_is_folded_and_padding_is_static(tiny_weights: Path, tmp_path:
 def test_metadata_states_config_input_normalisation_version_and_provenance(
     tiny_weights: Path, tmp_path: Path
 ) -> None:
+    import onnx
+
     out = export_onnx(tiny_weights, tmp_path / "tiny.onnx", outputs="alpha,beta")
     meta = read_onnx_metadata(out)
     assert meta["config"] == TINY
@@ -260,6 +270,8 @@ def test_matter_gives_the_same_matte_through_onnxruntime(tiny_weights: Path, tmp
 
 
 def test_onnx_net_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+
     from mattecli.onnx_export import OnnxNet
 
     with pytest.raises(MatteError, match=r"nothing\.onnx: ONNX file not found"):
