@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -334,7 +335,10 @@ def _run(function: Any, jobs: Iterable[Any], workers: int | None) -> None:
         for job in jobs:
             function(job)
         return
-    with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
+    # Spawned, not forked: a fork of a process whose OpenMP / onnxruntime threads are running (a test run,
+    # a notebook) can deadlock in the child on a lock some thread held at the fork.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_single_threaded) as pool:
         for _ in pool.map(function, jobs, chunksize=8):
             pass
 
