@@ -343,3 +343,28 @@ def test_unusable_device_types_are_matte_errors(name: str) -> None:
         with pytest.raises(MatteError, match=name) as caught:
             Matter(make_tiny_net(), device=device)
         assert "\n" not in str(caught.value)
+
+
+def test_rgba_and_input_alpha_in_strips_match_whole_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mattecli.inference as inference
+
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    rgba_in = (np.random.default_rng(10).random((37, 23, 4)) * 255).astype(np.uint8)
+    rgba_in[..., :3] = (_scene(37, 23, seed=10) * 255 + 0.5).astype(np.uint8)
+    whole = matter.matte(rgba_in)
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 23 * 4)  # 4-row strips
+    strips = matter.matte(rgba_in)
+    np.testing.assert_array_equal(strips.alpha, whole.alpha)
+    np.testing.assert_array_equal(
+        strips.alpha, matter.matte(rgba_in[..., :3]).alpha * (rgba_in[..., 3] * np.float32(1 / 255))
+    )
+    expected = np.dstack(
+        [whole.foreground_pixels, np.clip(whole.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+    )
+    np.testing.assert_array_equal(strips.rgba(), expected)
+    floats = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64).matte(
+        rgba_in[..., :3] / np.float32(255)
+    )
+    np.testing.assert_array_equal(
+        floats.rgba()[..., :3], np.clip(floats.foreground * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    )
