@@ -25,7 +25,7 @@ pytest.importorskip("starlette", reason="the serve extra is not installed")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 
 MB = 1024 * 1024
-TIMEOUT_S = 4  # the test server's --timeout
+TIMEOUT_S = 6  # the test server's --timeout
 QUEUE = 4  # the test server's --queue-size
 
 

@@ -18,36 +18,49 @@ def serve_command(
     host: str = typer.Option(
         "127.0.0.1",
         "--host",
+        metavar="HOST",
         help="Address to listen on. The default serves this machine only; 0.0.0.0 serves every network "
         "this machine is on, to anyone who can reach it.",
     ),
-    port: int = typer.Option(7860, "--port", "-p", help="Port to listen on (0: any free port)."),
-    model: str = typer.Option("default", "--model", "-m", help="Built-in model name or weights file."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    port: int = typer.Option(7860, "--port", "-p", metavar="N", help="Port to listen on (0: any free port)."),
+    model: str = typer.Option(
+        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     max_size: int | None = typer.Option(
-        None, "--max-size", help="Long side the network sees (multiple of 32; default: the model's)."
+        None,
+        "--max-size",
+        metavar="N",
+        help="Long side the network sees (multiple of 32; default: the model's).",
     ),
     tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
-    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest upload accepted, in MB."),
+    max_upload_mb: float = typer.Option(
+        25.0, "--max-upload-mb", metavar="MB", help="Largest upload accepted, in MB."
+    ),
     max_megapixels: float = typer.Option(
-        40.0, "--max-megapixels", help="Largest image accepted, in millions of pixels."
+        40.0, "--max-megapixels", metavar="MP", help="Largest image accepted, in millions of pixels."
     ),
     queue_size: int = typer.Option(
-        16, "--queue-size", help="Requests handled at once (uploading, waiting or matting); more get 503."
+        16,
+        "--queue-size",
+        metavar="N",
+        help="Requests handled at once (uploading, waiting or matting); more get 503.",
     ),
     batch_size: int | None = typer.Option(
         None,
         "--batch-size",
+        metavar="N",
         help="Most waiting images of one size matted in one model call (default: 1 on a CPU, where "
         "batches are slower per image, 4 on a GPU).",
         show_default=False,
     ),
     timeout: float = typer.Option(
-        60.0, "--timeout", help="Seconds a request may take from upload to answer."
+        60.0, "--timeout", metavar="SECONDS", help="Seconds a request may take from upload to answer."
     ),
     cors_origin: list[str] = typer.Option(
         [],
         "--cors-origin",
+        metavar="ORIGIN",
         help="Let web pages from this origin (https://host:port) call the API; repeatable. Off by default.",
         show_default=False,
     ),
@@ -174,4 +187,9 @@ def _run(matter, settings, listener: socket.socket, quiet: bool) -> None:
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     console.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", soft_wrap=True)
+    if settings.allowed_hosts is None:
+        console.print(
+            "note: not a loopback address: anyone who can reach this machine on that port can use the server",
+            soft_wrap=True,
+        )
     uvicorn.Server(config).run(sockets=[listener])
