@@ -140,18 +140,24 @@ def test_shell_completion_completes_commands_and_options() -> None:
     assert "--optimizer-weight-decay" in _complete("matte train --optimizer", 2)
 
 
-def test_show_completion_prints_the_script_for_the_shell() -> None:
-    result = CliRunner().invoke(app, ["--show-completion"], env={"SHELL": "/bin/bash"})
-    assert result.exit_code == 0, result.output
-    assert "_MATTE_COMPLETE=complete_bash" in result.output and "complete " in result.output
+def _completion_run(option: str, home) -> subprocess.CompletedProcess:
+    """``matte OPTION bash`` in a fresh process. Typer detects the shell from the process tree (shellingham),
+    which under CI or an editor may hold no shell; its own switch makes the option take the shell's name."""
+    env = {**os.environ, "HOME": str(home), "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    code = "from mattecli.cli.app import app; app(prog_name='matte')"
+    return subprocess.run(
+        [sys.executable, "-c", code, option, "bash"], capture_output=True, text=True, env=env
+    )
+
+
+def test_show_completion_prints_the_script_for_the_shell(tmp_path) -> None:
+    result = _completion_run("--show-completion", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "_MATTE_COMPLETE=complete_bash" in result.stdout and "complete " in result.stdout
 
 
 def test_install_completion_writes_the_script_and_sources_it_from_bashrc(tmp_path) -> None:
-    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
-    code = "from mattecli.cli.app import app; app(prog_name='matte')"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "--install-completion"], capture_output=True, text=True, env=env
-    )
+    proc = _completion_run("--install-completion", tmp_path)
     assert proc.returncode == 0, proc.stderr
     script = tmp_path / ".bash_completions" / "matte.sh"
     assert "_MATTE_COMPLETE=complete_bash" in script.read_text()
