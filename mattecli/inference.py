@@ -126,6 +126,10 @@ class MatteResult:
         return composite(self.foreground_pixels, self.alpha, np.asarray(background), dtype=dtype)
 
 
+def _is_onnx_file(model: object) -> bool:
+    return isinstance(model, (str, os.PathLike)) and os.fspath(model).lower().endswith(".onnx")
+
+
 def working_size(height: int, width: int, max_size: int) -> tuple[int, int]:
     """Network input size for an image: sides multiples of 32, long side ``max_size`` (or the image's own
     long side rounded up to 32 when it is smaller), aspect ratio kept as closely as the grid allows."""
@@ -141,8 +145,9 @@ class Matter:
     """A loaded matting model on a device, with the image and video resolution policy built in.
 
     Args:
-        model: A built-in name (``default``, ``lite``, see ``matte models``), a ``.safetensors`` path, or an
-            already built :class:`~mattecli.models.LateFusionNet`.
+        model: A built-in name (``default``, ``lite``, see ``matte models``), a ``.safetensors`` path, an
+            ``.onnx`` file from ``matte export`` (run by onnxruntime, CPU only), or an already built
+            :class:`~mattecli.models.LateFusionNet`.
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device string.
         max_size: Long side of the network input (a positive multiple of 32); ``None`` means the model
             config's ``default_size``.
@@ -167,6 +172,19 @@ class Matter:
         refine: bool | None = None,
         tta: bool = False,
     ) -> None:
+        if _is_onnx_file(model):
+            self._load_onnx(Path(os.fspath(model)).expanduser(), device)
+        else:
+            self._load_torch(model, device)
+        self.config = self.net.config
+        self.max_size = _check_size(self.config.default_size if max_size is None else max_size, "max_size")
+        self.half = default_half(self.device) if half is None else half
+        self.tile_size = _check_size(tile_size, "tile_size")
+        self.tile_overlap = min(TILE_OVERLAP, tile_size // 4)
+        self.refine = refine
+        self.tta = tta
+
+    def _load_torch(self, model: str | os.PathLike[str] | LateFusionNet, device: str | torch.device) -> None:
         self.device = pick_device(device)
         if isinstance(model, LateFusionNet):
             # A copy: BN folding below must not change the caller's (possibly still training) network.
@@ -178,13 +196,16 @@ class Matter:
         # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels: about
         # 15 % faster for the lite model on a 2-core CPU, and BN folding another 15 % (benchmarks/RESULTS.md).
         self.net = self.net.to(self.device, memory_format=torch.channels_last).eval()
-        self.config = self.net.config
-        self.max_size = _check_size(self.config.default_size if max_size is None else max_size, "max_size")
-        self.half = default_half(self.device) if half is None else half
-        self.tile_size = _check_size(tile_size, "tile_size")
-        self.tile_overlap = min(TILE_OVERLAP, tile_size // 4)
-        self.refine = refine
-        self.tta = tta
+
+    def _load_onnx(self, path: Path, device: str | torch.device) -> None:
+        """An exported ``.onnx`` file runs through onnxruntime on the CPU (1.2-2.2x the PyTorch path there,
+        benchmarks/RESULTS.md); the resolution policy, tiles and TTA stay the same."""
+        from mattecli.onnx_export import OnnxNet
+
+        self.device = pick_device("cpu" if str(device) == "auto" else device)
+        if self.device.type != "cpu":
+            raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {self.device}", path)
+        self.net, self.model_name = OnnxNet(path), str(path)
 
     # -- public API -------------------------------------------------------------------------------
 

@@ -293,3 +293,32 @@ def test_onnx_net_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MatteError, match=r"needs onnxruntime: pip install 'mattecli\[onnx\]'"):
         OnnxNet(foreign)
+
+
+def test_matter_and_matte_image_take_an_onnx_file(tiny_weights: Path, tmp_path: Path) -> None:
+    """``Matter(model="x.onnx")`` and ``matte image --model x.onnx`` run the file through onnxruntime and give
+    the PyTorch matte; a GPU device is refused in one line."""
+    from conftest import synthetic_scene
+    from PIL import Image
+
+    from mattecli.inference import Matter
+    from mattecli.onnx_export import OnnxNet
+
+    onnx_file = export_onnx(tiny_weights, tmp_path / "tiny.onnx")
+    image, _ = synthetic_scene(96, 160, seed=2)
+    through_onnx = Matter(onnx_file, max_size=64)
+    assert isinstance(through_onnx.net, OnnxNet) and through_onnx.device.type == "cpu"
+    reference = Matter(tiny_weights, device="cpu", max_size=64).predict_alpha(image)
+    assert np.abs(through_onnx.predict_alpha(image) - reference).max() < 1e-3
+    with pytest.raises(MatteError, match="CPU|CUDA"):  # refused here either way: no GPU, or not the CPU
+        Matter(onnx_file, device="cuda")
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(photo)
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(
+        app, ["image", str(photo), "--model", str(onnx_file), "--max-size", "64", "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as written:
+        assert written.mode == "RGBA" and written.size == (160, 96)
