@@ -3,12 +3,15 @@ stderr, and a ``-v`` that fits on a screen (issue 14 item 14)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import pty
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -63,6 +66,8 @@ def test_piped_output_is_tab_separated_rows_on_stdout(cache: Path, tiny_weights:
 def test_a_terminal_gets_a_table(cache: Path, tiny_weights: Path) -> None:
     shutil.copy(tiny_weights, cache / "mine.safetensors")
     leader, follower = pty.openpty()
+    # An 80-column terminal (a new pseudo-terminal has no size, and rich would then guess).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     code = "from mattecli.cli.app import app; app(prog_name='matte')"
     env = {**os.environ, "COLUMNS": "80"}
     with subprocess.Popen(

@@ -103,8 +103,9 @@ def _print_table(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("name", "source", "size", "config", "provenance"):
-        table.add_column(column, overflow="fold")  # a long file name breaks, never ends in "…"
+    table.add_column("name", no_wrap=True)  # names are short: "lite (default)" stays on one line
+    for column in ("source", "size", "config", "provenance"):
+        table.add_column(column, overflow="fold")  # a long value breaks, never ends in "…"
     for row in rows:
         cells = (_title(row), row["source"], row["size"], row["config"], row["provenance"])
         table.add_row(*(escape(cell) for cell in cells))
