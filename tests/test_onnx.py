@@ -310,7 +310,7 @@ def test_matter_and_matte_image_take_an_onnx_file(tiny_weights: Path, tmp_path: 
     assert isinstance(through_onnx.net, OnnxNet) and through_onnx.device.type == "cpu"
     reference = Matter(tiny_weights, device="cpu", max_size=64).predict_alpha(image)
     assert np.abs(through_onnx.predict_alpha(image) - reference).max() < 1e-3
-    with pytest.raises(MatteError, match="CPU|CUDA"):  # refused here either way: no GPU, or not the CPU
+    with pytest.raises(MatteError, match=r"CPU|CUDA"):  # refused here either way: no GPU, or not the CPU
         Matter(onnx_file, device="cuda")
 
     photo = tmp_path / "photo.png"
