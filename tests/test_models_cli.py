@@ -71,7 +71,12 @@ def test_a_terminal_gets_a_table(cache: Path, tiny_weights: Path) -> None:
     code = "from mattecli.cli.app import app; app(prog_name='matte')"
     env = {**os.environ, "COLUMNS": "80"}
     with subprocess.Popen(
-        [sys.executable, "-c", code, "models"], stdout=follower, stderr=subprocess.PIPE, env=env
+        # cwd: not the repository, whose source tree `python -c` would import instead of the installed package
+        [sys.executable, "-c", code, "models"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cache.parent,
     ) as proc:
         os.close(follower)
         chunks = []

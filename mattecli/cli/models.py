@@ -103,7 +103,9 @@ def _print_table(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table()
-    table.add_column("name", no_wrap=True)  # names are short: "lite (default)" stays on one line
+    # Names are short and are what a user types: "lite (default)" stays whole; the other columns give way.
+    widest = max((len(_title(row)) for row in rows), default=4)
+    table.add_column("name", no_wrap=True, min_width=min(widest, 32))
     for column in ("source", "size", "config", "provenance"):
         table.add_column(column, overflow="fold")  # a long value breaks, never ends in "…"
     for row in rows:
