@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -154,6 +155,35 @@ def prefer_sleeping_threads() -> None:
 
 
 TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes, up to twice the time."
+
+# Options that several commands share, declared once (the default stays at each parameter: ``model: ModelOption =
+# "default"``), so their flags, metavars and help read the same everywhere.
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file.")
+]
+DeviceOption = Annotated[
+    str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps.")
+]
+MaxSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-size", metavar="N", help="Long side the network sees (multiple of 32; default: the model's)."
+    ),
+]
+RefineOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--refine/--no-refine",
+        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
+        show_default=False,
+    ),
+]
+TtaOption = Annotated[bool, typer.Option("--tta", help=TTA_HELP)]
+DecontaminateOption = Annotated[
+    bool,
+    typer.Option("--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 
 
 def check_max_size(max_size: int | None) -> None:

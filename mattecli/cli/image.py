@@ -10,7 +10,13 @@ from __future__ import annotations
 import typer
 
 from mattecli.cli.common import (
-    TTA_HELP,
+    DecontaminateOption,
+    DeviceOption,
+    MaxSizeOption,
+    ModelOption,
+    QuietOption,
+    RefineOption,
+    TtaOption,
     cli_errors,
     console,
     is_interactive,
@@ -46,9 +52,7 @@ def image_command(
         help="Also write a preview sheet (input | matte | cut-out) beside each output: "
         "a.matte.png -> a.matte.preview.jpg.",
     ),
-    decontaminate: bool = typer.Option(
-        True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
-    ),
+    decontaminate: DecontaminateOption = True,
     ignore_input_alpha: bool = typer.Option(
         False,
         "--ignore-input-alpha",
@@ -61,25 +65,13 @@ def image_command(
         metavar="FORMAT",
         help="Output format for folder outputs and stdout: png (default), webp, tif, jpg, bmp.",
     ),
-    model: str = typer.Option(
-        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
-    ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
-    max_size: int | None = typer.Option(
-        None,
-        "--max-size",
-        metavar="N",
-        help="Long side the network sees (multiple of 32; default: the model's).",
-    ),
-    refine: bool | None = typer.Option(
-        None,
-        "--refine/--no-refine",
-        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
-        show_default=False,
-    ),
-    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
+    model: ModelOption = "default",
+    device: DeviceOption = "auto",
+    max_size: MaxSizeOption = None,
+    refine: RefineOption = None,
+    tta: TtaOption = False,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+    quiet: QuietOption = False,
 ) -> None:
     """Cut people and objects out of photos: writes RGBA PNGs, composites or mattes.
 

@@ -8,7 +8,16 @@ import socket
 
 import typer
 
-from mattecli.cli.common import TTA_HELP, cli_errors, console, load_matter, prefer_sleeping_threads
+from mattecli.cli.common import (
+    DeviceOption,
+    MaxSizeOption,
+    ModelOption,
+    TtaOption,
+    cli_errors,
+    console,
+    load_matter,
+    prefer_sleeping_threads,
+)
 
 INSTALL_HINT = "matte serve needs the web server extra: pip install 'mattecli[serve]'"
 _REQUIRED = ("starlette", "uvicorn", "python_multipart")
@@ -23,17 +32,10 @@ def serve_command(
         "this machine is on, to anyone who can reach it.",
     ),
     port: int = typer.Option(7860, "--port", "-p", metavar="N", help="Port to listen on (0: any free port)."),
-    model: str = typer.Option(
-        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
-    ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
-    max_size: int | None = typer.Option(
-        None,
-        "--max-size",
-        metavar="N",
-        help="Long side the network sees (multiple of 32; default: the model's).",
-    ),
-    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
+    model: ModelOption = "default",
+    device: DeviceOption = "auto",
+    max_size: MaxSizeOption = None,
+    tta: TtaOption = False,
     max_upload_mb: float = typer.Option(
         25.0, "--max-upload-mb", metavar="MB", help="Largest upload accepted, in MB."
     ),

@@ -10,7 +10,13 @@ from pathlib import Path
 import typer
 
 from mattecli.cli.common import (
-    TTA_HELP,
+    DecontaminateOption,
+    DeviceOption,
+    MaxSizeOption,
+    ModelOption,
+    QuietOption,
+    RefineOption,
+    TtaOption,
     cli_errors,
     console,
     is_interactive,
@@ -55,26 +61,12 @@ def video_command(
         metavar="X",
         help="Smooth the matte over time where the picture is still (0 = off, up to 0.9).",
     ),
-    decontaminate: bool = typer.Option(
-        True, "--decontaminate/--no-decontaminate", help="Remove background colour from soft edges."
-    ),
-    model: str = typer.Option(
-        "default", "--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file."
-    ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
-    max_size: int | None = typer.Option(
-        None,
-        "--max-size",
-        metavar="N",
-        help="Long side the network sees (multiple of 32; default: the model's).",
-    ),
-    refine: bool | None = typer.Option(
-        None,
-        "--refine/--no-refine",
-        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
-        show_default=False,
-    ),
-    tta: bool = typer.Option(False, "--tta", help=TTA_HELP),
+    decontaminate: DecontaminateOption = True,
+    model: ModelOption = "default",
+    device: DeviceOption = "auto",
+    max_size: MaxSizeOption = None,
+    refine: RefineOption = None,
+    tta: TtaOption = False,
     allow_partial: bool = typer.Option(
         False,
         "--allow-partial",
@@ -86,7 +78,7 @@ def video_command(
         "--overwrite",
         help="Replace an existing output (without it, an existing output is an error (exit 1)).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+    quiet: QuietOption = False,
 ) -> None:
     """Matte a video: ProRes 4444 with alpha by default, or a composite with --bg; audio is kept."""
     with cli_errors():
