@@ -126,7 +126,7 @@ def test_metadata_states_config_input_normalisation_version_and_provenance(
 def test_bundled_default_model_matches_pytorch(tmp_path: Path) -> None:
     result = invoke("default", "-o", str(tmp_path / "default.onnx"))
     assert result.exit_code == 0, result.output
-    net = load_weights(__import__("mattecli.registry").registry.resolve_model("default"))
+    net = load_weights(__import__("mattecli.catalog").catalog.resolve_model("default"))
     image = random_images(1, 96, 64, seed=5)
     (alpha,) = session(tmp_path / "default.onnx").run(None, {"image": image})
     assert np.abs(alpha - pytorch_outputs(net, image)["alpha"]).max() < 1e-3

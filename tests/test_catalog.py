@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mattecli import registry
+from mattecli import catalog
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
 
@@ -22,32 +22,32 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cache_dir_follows_matte_home(cache: Path) -> None:
-    assert registry.cache_dir() == cache
+    assert catalog.cache_dir() == cache
 
 
 def test_cached_model_resolves_by_name_and_path(cache: Path, tiny_weights: Path) -> None:
     shutil.copy(tiny_weights, cache / "mine.safetensors")
-    assert registry.resolve_model("mine") == cache / "mine.safetensors"
-    assert registry.resolve_model(str(tiny_weights)) == tiny_weights
-    names = {e.name: e.source for e in registry.list_models()}
+    assert catalog.resolve_model("mine") == cache / "mine.safetensors"
+    assert catalog.resolve_model(str(tiny_weights)) == tiny_weights
+    names = {e.name: e.source for e in catalog.list_models()}
     assert names["mine"] == "cache"
 
 
 def test_bundled_models_shadow_cached_ones(cache: Path, tiny_weights: Path) -> None:
-    bundled = registry.bundled_dir()
+    bundled = catalog.bundled_dir()
     assert bundled is not None and (bundled / "lite.safetensors").is_file(), "the default model ships inside"
     shutil.copy(tiny_weights, cache / "lite.safetensors")
-    assert registry.resolve_model("lite").parent == bundled
-    assert registry.resolve_model("default") == bundled / "lite.safetensors"
-    sources = {e.name: e.source for e in registry.list_models()}
+    assert catalog.resolve_model("lite").parent == bundled
+    assert catalog.resolve_model("default") == bundled / "lite.safetensors"
+    sources = {e.name: e.source for e in catalog.list_models()}
     assert sources["lite"] == "bundled"
 
 
 def test_unknown_model_and_missing_file_are_one_line_errors(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(MatteError, match="unknown model 'nope'"):
-        registry.resolve_model("nope")
+        catalog.resolve_model("nope")
     with pytest.raises(MatteError, match="not found"):
-        registry.resolve_model(str(tmp_path / "gone.safetensors"))
+        catalog.resolve_model(str(tmp_path / "gone.safetensors"))
 
 
 def test_models_command_lists_size_config_and_provenance(cache: Path, tiny_weights: Path) -> None:
@@ -96,16 +96,16 @@ def test_a_file_or_folder_named_like_a_built_in_model_does_not_hijack_it(
         shutil.copy(tiny_weights, work / name)
     else:
         (work / name).mkdir()
-    bundled = registry.bundled_dir()
+    bundled = catalog.bundled_dir()
     assert bundled is not None
-    assert registry.resolve_model(name) == bundled / "lite.safetensors"
+    assert catalog.resolve_model(name) == bundled / "lite.safetensors"
     # Written as a path, it is the path.
     if kind == "file":
-        assert registry.resolve_model(f"./{name}") == Path(f"./{name}")
-        assert registry.resolve_model(str(work / name)) == work / name
+        assert catalog.resolve_model(f"./{name}") == Path(f"./{name}")
+        assert catalog.resolve_model(str(work / name)) == work / name
     else:
         with pytest.raises(MatteError, match="weights file not found"):
-            registry.resolve_model(f"./{name}")
+            catalog.resolve_model(f"./{name}")
 
 
 def test_a_weights_file_without_the_suffix_still_resolves_when_no_model_has_its_name(
@@ -113,11 +113,11 @@ def test_a_weights_file_without_the_suffix_still_resolves_when_no_model_has_its_
 ) -> None:
     monkeypatch.chdir(tmp_path)
     shutil.copy(tiny_weights, tmp_path / "mymodel")
-    assert registry.resolve_model("mymodel") == Path("mymodel")
+    assert catalog.resolve_model("mymodel") == Path("mymodel")
     shutil.copy(tiny_weights, cache / "mymodel.safetensors")
-    assert registry.resolve_model("mymodel") == cache / "mymodel.safetensors", "a model name wins"
+    assert catalog.resolve_model("mymodel") == cache / "mymodel.safetensors", "a model name wins"
 
 
 def test_names_ending_in_the_suffix_are_paths(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(MatteError, match="weights file not found"):
-        registry.resolve_model("lite.safetensors")
+        catalog.resolve_model("lite.safetensors")
