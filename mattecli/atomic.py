@@ -153,6 +153,13 @@ def write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:
     return Path(path)
 
 
+def write_bytes(path: str | Path, data: bytes, overwrite: bool = True) -> Path:
+    """Write a binary file atomically (encoded images, reports)."""
+    with atomic_output(path, overwrite=overwrite) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
 def describe_error(error: BaseException) -> str:
     """The useful words of an exception, on one line."""
     if isinstance(error, OSError) and error.strerror:

@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from mattecli.atomic import write_bytes
 from mattecli.errors import MatteError
+from mattecli.metrics import METRICS
 
-#: Per-image metrics, in report order (see mattecli.metrics.evaluate); ``soft`` is the share of half-transparent
-#: pixels in the prediction (haze), not an error.
-METRICS = ("sad", "mse", "grad", "conn", "iou", "soft")
 PREVIEW_HEIGHT = 160
 
 
@@ -89,7 +86,7 @@ def write_preview_sheet(
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - PNG encoding of uint8 never fails
         raise MatteError("cannot encode the preview sheet", path)
-    _atomic_write_bytes(path, encoded.tobytes())
+    write_bytes(path, encoded.tobytes())
     return path
 
 
@@ -98,21 +95,6 @@ def _to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MatteError(f"cannot create the folder ({exc.strerror or exc})", path.parent) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -235,23 +217,6 @@ def _trimap_uint8(trimap: np.ndarray | None) -> np.ndarray | None:
     return trimap_to_uint8(t)
 
 
-def load_eval_model(model: str, device: str = "auto", max_size: int | None = None, tta: bool = False) -> Any:
-    """A :class:`~mattecli.inference.Matter` for a model name, weights file or training checkpoint."""
-    from mattecli.inference import Matter
-
-    if model.endswith(".pt") or Path(model).is_dir():
-        from mattecli.config import ModelConfig
-        from mattecli.models import LateFusionNet
-        from mattecli.training.checkpoint import load_checkpoint
-        from mattecli.training.trainer import load_model_tensors
-
-        state, path = load_checkpoint(model)
-        net = LateFusionNet(ModelConfig.from_json(state["model_config"]))
-        load_model_tensors(net, state["model"], str(path))
-        return Matter(model=net.eval(), device=device, max_size=max_size, tta=tta)
-    return Matter(model=model, device=device, max_size=max_size, tta=tta)
-
-
 def evaluate_data(
     data: str | Path,
     model: str,
@@ -269,7 +234,8 @@ def evaluate_data(
 
     Args:
         data: A data folder (layout auto-detected) or a TOML data spec.
-        model: A built-in model name, a ``.safetensors`` file or a training checkpoint.
+        model: Anything ``--model`` takes (:mod:`mattecli.loading`): a model name, a weights file, an
+            exported ``.onnx`` file, a training checkpoint or a run folder.
         out: Folder for ``per_image.csv``, ``summary.json`` and ``pred/`` (None: write nothing).
         max_size: Long side of the network input (the model's default when None).
         tta: Average each matte with the mirrored image's (see :class:`~mattecli.inference.Matter`).
@@ -278,9 +244,10 @@ def evaluate_data(
         overwrite: Replace results already in ``out``.
         progress: Optional callable(done, name) for a progress display.
     """
+    from mattecli.inference import Matter
     from mattecli.metrics import evaluate
 
-    matter = load_eval_model(model, device, max_size, tta)
+    matter = Matter(model=model, device=device, max_size=max_size, tta=tta)
     files = _output_files(out, overwrite) if out is not None else {}
     rows: list[dict[str, Any]] = []
     samples = iter_eval_samples(data, matter.max_size)
@@ -314,7 +281,7 @@ def evaluate_data(
     )
     if out is not None:
         _write_csv(files["csv"], rows)
-        _atomic_write_bytes(files["json"], (json.dumps(summary, indent=2) + "\n").encode())
+        write_bytes(files["json"], (json.dumps(summary, indent=2) + "\n").encode())
     return EvalReport(rows, summary, files)
 
 
@@ -336,7 +303,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _csv_value(row.get(k)) for k in columns})
-    _atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+    write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def _csv_value(value: Any) -> Any:
@@ -355,4 +322,4 @@ def _save_matte(path: Path, alpha: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
     if not ok:  # pragma: no cover
         raise MatteError("cannot encode the matte", path)
-    _atomic_write_bytes(path, encoded.tobytes())
+    write_bytes(path, encoded.tobytes())

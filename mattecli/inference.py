@@ -38,10 +38,9 @@ from torch import Tensor
 
 from mattecli.device import default_half, pick_device
 from mattecli.errors import MatteError
+from mattecli.loading import ONNX, ModelSource, load_model, locate
 from mattecli.models import STRIDE, LateFusionNet
 from mattecli.models.fuse import fuse_batchnorm
-from mattecli.registry import resolve_model
-from mattecli.weights import load_weights
 
 if TYPE_CHECKING:
     from mattecli.media import LoadedImage
@@ -126,10 +125,6 @@ class MatteResult:
         return composite(self.foreground_pixels, self.alpha, np.asarray(background), dtype=dtype)
 
 
-def _is_onnx_file(model: object) -> bool:
-    return isinstance(model, (str, os.PathLike)) and os.fspath(model).lower().endswith(".onnx")
-
-
 def working_size(height: int, width: int, max_size: int) -> tuple[int, int]:
     """Network input size for an image: sides multiples of 32, long side ``max_size`` (or the image's own
     long side rounded up to 32 when it is smaller), aspect ratio kept as closely as the grid allows."""
@@ -146,8 +141,9 @@ class Matter:
 
     Args:
         model: A built-in name (``default``, ``lite``, see ``matte models``), a ``.safetensors`` path, an
-            ``.onnx`` file from ``matte export`` (run by onnxruntime, CPU only), or an already built
-            :class:`~mattecli.models.LateFusionNet`.
+            ``.onnx`` file from ``matte export`` (run by onnxruntime, CPU only), a training checkpoint
+            (``.pt``), a training run folder (its exported weights, or its newest checkpoint when that is
+            newer; see :mod:`mattecli.loading`), or an already built :class:`~mattecli.models.LateFusionNet`.
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device string.
         max_size: Long side of the network input (a positive multiple of 32); ``None`` means the model
             config's ``default_size``.
@@ -172,10 +168,11 @@ class Matter:
         refine: bool | None = None,
         tta: bool = False,
     ) -> None:
-        if _is_onnx_file(model):
-            self._load_onnx(Path(os.fspath(model)).expanduser(), device)
+        source = model if isinstance(model, LateFusionNet) else locate(model)
+        if not isinstance(source, LateFusionNet) and source.format == ONNX:
+            self._load_onnx(source, device)
         else:
-            self._load_torch(model, device)
+            self._load_torch(source, device)
         self.config = self.net.config
         self.max_size = _check_size(self.config.default_size if max_size is None else max_size, "max_size")
         self.half = default_half(self.device) if half is None else half
@@ -184,28 +181,25 @@ class Matter:
         self.refine = refine
         self.tta = tta
 
-    def _load_torch(self, model: str | os.PathLike[str] | LateFusionNet, device: str | torch.device) -> None:
+    def _load_torch(self, model: ModelSource | LateFusionNet, device: str | torch.device) -> None:
         self.device = pick_device(device)
         if isinstance(model, LateFusionNet):
             # A copy: BN folding below must not change the caller's (possibly still training) network.
             self.net, self.model_name = copy.deepcopy(model).eval(), model.config.name
         else:
-            path = resolve_model(model)
-            self.net, self.model_name = load_weights(path), str(model)
+            self.net, self.model_name = load_model(model).net, model.text
         self.net = fuse_batchnorm(self.net.eval())
         # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels: about
         # 15 % faster for the lite model on a 2-core CPU, and BN folding another 15 % (benchmarks/RESULTS.md).
         self.net = self.net.to(self.device, memory_format=torch.channels_last).eval()
 
-    def _load_onnx(self, path: Path, device: str | torch.device) -> None:
+    def _load_onnx(self, source: ModelSource, device: str | torch.device) -> None:
         """An exported ``.onnx`` file runs through onnxruntime on the CPU (1.2-2.2x the PyTorch path there,
         benchmarks/RESULTS.md); the resolution policy, tiles and TTA stay the same."""
-        from mattecli.onnx_export import OnnxNet
-
         self.device = pick_device("cpu" if str(device) == "auto" else device)
         if self.device.type != "cpu":
-            raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {self.device}", path)
-        self.net, self.model_name = OnnxNet(path), str(path)
+            raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {self.device}", source.path)
+        self.net, self.model_name = load_model(source).net, str(source.path)
 
     # -- public API -------------------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ CONNECTIVITY_THETA = 0.15
 SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 #: Float rounding noise (e.g. -1e-16 after filtering) is clipped; anything further out is an error.
 RANGE_TOLERANCE = 1e-6
+#: The per-image numbers :func:`evaluate` returns (besides ``region``), in the order reports show them;
+#: ``soft`` is the share of half-transparent pixels in the prediction (haze), not an error.
+METRICS = ("sad", "mse", "grad", "conn", "iou", "soft")
 
 
 def _as_matte(array: np.ndarray, name: str) -> np.ndarray:
@@ -268,6 +271,7 @@ def evaluate(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None)
 
 
 __all__ = [
+    "METRICS",
     "connectivity_error",
     "evaluate",
     "gradient_error",

@@ -28,12 +28,16 @@ _FORMAT_KEY = "mattecli.format"
 _CLASSIFIER_PREFIXES = ("encoder._conv_head.", "encoder._bn1.", "encoder._fc.")
 
 
+def is_unused_tensor(key: str) -> bool:
+    """Whether ``key`` belongs to the encoder's ImageNet classifier head, which matting never runs (weights
+    files leave it out; training checkpoints keep it)."""
+    return key.startswith(_CLASSIFIER_PREFIXES)
+
+
 def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state dict without the encoder's unused classifier head, made contiguous."""
     return {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not k.startswith(_CLASSIFIER_PREFIXES)
+        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not is_unused_tensor(k)
     }
 
 
@@ -139,14 +143,11 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
     return config, provenance
 
 
-def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Build the network described by a weights file and load its tensors (strictly).
-
-    Returns a :class:`~mattecli.models.LateFusionNet` in eval mode with ``provenance`` attached.
-    """
+def read_weights(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], ModelConfig, dict[str, Any]]:
+    """The tensors, config and provenance of a weights file, checked as far as the file alone allows."""
     from safetensors.torch import load_file
-
-    from mattecli.models import LateFusionNet
 
     path = Path(path)
     config, provenance = read_metadata(path)
@@ -154,32 +155,52 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
         tensors = load_file(str(path), device=str(map_location))
     except Exception as exc:
         raise MatteError(f"weights file is corrupted ({_short(exc)})", path) from None
+    return tensors, config, provenance
+
+
+def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Build the network described by a weights file and load its tensors (strictly).
+
+    Returns a :class:`~mattecli.models.LateFusionNet` in eval mode with ``provenance`` attached.
+    """
+    from mattecli.models import LateFusionNet
+
+    tensors, config, provenance = read_weights(path, map_location)
     model = LateFusionNet(config)
-    expected = inference_state_dict(model)
-    _check_tensors(path, expected, tensors)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
+    load_state(model, tensors, Path(path))
     model.provenance = provenance
     return model.eval()
 
 
-def _check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
+def load_state(
+    model: nn.Module, tensors: dict[str, torch.Tensor], source: str | Path, *, check_finite: bool = True
+) -> None:
+    """Load ``tensors`` into ``model`` strictly, as every loader does (weights files, checkpoints, --init).
+
+    Every tensor of the model must be there with its shape, except the encoder's unused classifier head
+    (weights files leave it out, checkpoints keep it), and nothing else may be; each is cast to the
+    model's dtype (a float16 file loads into float32). ``check_finite`` refuses NaN or infinite values.
+    A mismatch is a one-line :class:`~mattecli.errors.MatteError` naming ``source``.
+    """
+    expected = model.state_dict()
+    missing = sorted(k for k in expected if k not in tensors and not is_unused_tensor(k))
+    unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise MatteError(f"tensors do not match the config: {'; '.join(parts)}", path)
-    for key, ref in expected.items():
-        if tuple(found[key].shape) != tuple(ref.shape):
+        raise MatteError(f"tensors do not match the config: {'; '.join(parts)}", source)
+    for key, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
             raise MatteError(
-                f"tensor {key} has shape {tuple(found[key].shape)}, config needs {tuple(ref.shape)}",
-                path,
+                f"tensor {key} has shape {tuple(value.shape)}, config needs {tuple(expected[key].shape)}",
+                source,
             )
-        if found[key].is_floating_point() and not torch.isfinite(found[key]).all():
-            raise MatteError(f"tensor {key} contains NaN or infinite values", path)
+        if check_finite and value.is_floating_point() and not torch.isfinite(value).all():
+            raise MatteError(f"tensor {key} contains NaN or infinite values", source)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
 
 
 def _not_weights(kind: str | None) -> str:

@@ -125,6 +125,12 @@ def _checkpoint(path: Path) -> Path:
     return path
 
 
+def _torch_tensors(path: Path) -> Path:
+    """A PyTorch file of plain tensors: readable with weights_only, but no mattecli checkpoint."""
+    torch.save({"weight": torch.zeros(2, 2)}, path)
+    return path
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -216,7 +222,9 @@ def test_other_commands_that_read_checkpoints_say_the_same(tmp_path: Path, label
 @pytest.mark.parametrize(
     ("make", "message"),
     [(lambda d: _jpeg(d / "model.safetensors"), "not a weights file (it is a JPEG image)"),
-     (lambda d: _checkpoint(d / "step.pt"), "is a PyTorch file, not a weights file (matte export turns a training checkpoint"),
+     # A mattecli checkpoint is a model too (test_loading.py); a PyTorch file of other tensors is not.
+     (lambda d: _torch_tensors(d / "step.pt"), "not a mattecli training checkpoint (a PyTorch file without its fields)"),
+     (lambda d: _jpeg(d / "photo.jpg"), "not a model file (it is a JPEG image)"),
      (lambda d: _pickle_file(d / "m.safetensors"), "not a weights file (it is a Python pickle)")],
 )  # fmt: skip
 def test_a_model_that_is_not_a_weights_file_is_named(photo, tmp_path, make, message) -> None:

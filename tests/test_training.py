@@ -506,7 +506,7 @@ def test_width_settings_build_a_wider_variant_of_the_config(work: Path, tmp_path
     # A list gives each fusion layer its own width; one width for all three is named -wN.
     same = RunConfig(decoder_channels=24, fusion_channels=24, fusion_image_channels=24)
     listed = RunConfig(fusion_channels=[32, 16])
-    from mattecli.training.trainer import apply_widths
+    from mattecli.training.model_setup import apply_widths
 
     assert apply_widths(LITE, same).name == "lite-w24"
     assert apply_widths(TINY, listed).fusion_channels == (32, 16)

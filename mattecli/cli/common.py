@@ -159,7 +159,13 @@ TTA_HELP = "Also matte the mirrored image and average: slightly cleaner mattes, 
 # Options that several commands share, declared once (the default stays at each parameter: ``model: ModelOption =
 # "default"``), so their flags, metavars and help read the same everywhere.
 ModelOption = Annotated[
-    str, typer.Option("--model", "-m", metavar="NAME|FILE", help="Built-in model name or weights file.")
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME|FILE",
+        help="Built-in model name, weights file, .onnx export, training checkpoint or run folder.",
+    ),
 ]
 DeviceOption = Annotated[
     str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps.")

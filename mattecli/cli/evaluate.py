@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import check_max_size, cli_errors, console, is_interactive
+from mattecli.cli.common import (
+    DeviceOption,
+    MaxSizeOption,
+    ModelOption,
+    check_max_size,
+    cli_errors,
+    console,
+    is_interactive,
+)
 
 _REGION_TEXT = {
     "unknown": "over the unknown region of the trimaps (Composition-1k protocol)",
@@ -20,26 +28,15 @@ def eval_command(
     data: str = typer.Argument(
         ..., metavar="DATA", help="Labelled data: a folder (image/ + alpha/ [+ trimap/]) or a TOML spec."
     ),
-    model: str = typer.Option(
-        "default",
-        "--model",
-        "-m",
-        metavar="NAME|FILE",
-        help="Built-in model, weights file or training checkpoint.",
-    ),
+    model: ModelOption = "default",
     out: Path | None = typer.Option(
         None, "--out", "-o", metavar="DIR", help="Folder for per_image.csv and summary.json (and pred/)."
     ),
     save_pred: bool = typer.Option(
         False, "--save-pred", help="Keep the predicted mattes as PNGs in OUT/pred (needs --out)."
     ),
-    max_size: int | None = typer.Option(
-        None,
-        "--max-size",
-        metavar="N",
-        help="Long side the network sees (multiple of 32; default: the model's).",
-    ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    max_size: MaxSizeOption = None,
+    device: DeviceOption = "auto",
     tta: bool = typer.Option(False, "--tta", help="Average with the mirrored image (as matte image --tta)."),
     limit: int | None = typer.Option(None, "--limit", metavar="N", help="Evaluate only the first N images."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
@@ -86,7 +83,6 @@ def _progress_printer():
     return show
 
 
-_METRICS = ("sad", "mse", "grad", "conn", "iou", "soft")  # mattecli.evaluation.METRICS (kept light here)
 _DECIMALS = {"mse": 4, "iou": 3, "soft": 3}
 
 
@@ -98,6 +94,8 @@ def _print_summary(summary: dict, quiet: bool) -> None:
     """The results go to stdout (progress and errors go to stderr)."""
     from rich.console import Console
     from rich.table import Table
+
+    from mattecli.metrics import METRICS
 
     stdout = Console(highlight=False, soft_wrap=True)
 
@@ -111,7 +109,7 @@ def _print_summary(summary: dict, quiet: bool) -> None:
     groups = summary.get("by_region") or {region: summary}
     if quiet:
         for name, values in groups.items():
-            stdout.print(f"{name}: " + "  ".join(f"{key} {_format(key, values[key])}" for key in _METRICS))
+            stdout.print(f"{name}: " + "  ".join(f"{key} {_format(key, values[key])}" for key in METRICS))
         return
     # On a terminal a boxed table; piped, the same columns without box drawing, for grep and awk.
     table = Table(title_justify="left", **({} if sys.stdout.isatty() else {"box": None, "pad_edge": False}))
@@ -121,6 +119,6 @@ def _print_summary(summary: dict, quiet: bool) -> None:
         table.add_row(
             name,
             str(values["count"]),
-            *(_format(key, values[key]) for key in _METRICS),
+            *(_format(key, values[key]) for key in METRICS),
         )
     stdout.print(table)

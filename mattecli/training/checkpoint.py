@@ -15,17 +15,21 @@ from __future__ import annotations
 import json
 import random
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mattecli import __version__
 from mattecli.atomic import atomic_output, write_text
 from mattecli.errors import MatteError
 
 FORMAT = 1
+#: A run folder's layout: ``checkpoints/step-NNNNNNN.pt`` while it trains, ``model.safetensors`` at the end.
 CHECKPOINT_DIR = "checkpoints"
+WEIGHTS_NAME = "model.safetensors"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
 
 
@@ -169,4 +173,28 @@ def checkpoint_summary(state: dict[str, Any]) -> dict[str, Any]:
         "command": state.get("command"),
         "metrics": json.loads(state.get("metrics", "{}")),
         "init": json.loads(state.get("init") or "{}") or None,
+    }
+
+
+def provenance_from_checkpoint(state: dict[str, Any], source: Path) -> dict[str, Any]:
+    """The facts about how a checkpoint's weights were made, as JSON-ready values (what ``matte export``
+    writes into a weights file, and what loading a checkpoint reports)."""
+    summary = checkpoint_summary(state)
+    run = summary["run_config"]
+    return {
+        "mattecli_version": __version__,
+        "exported_at": datetime.now().isoformat(timespec="seconds"),
+        "checkpoint": str(source),
+        "stage": summary["stage"],
+        "steps": summary["step"],
+        "epochs": round(summary["step"] / max(int(state.get("steps_per_epoch", 1)), 1), 3),
+        "data": run.get("data"),
+        "val": run.get("val"),
+        "size": run.get("size"),
+        "batch_size": run.get("batch_size"),
+        "seed": run.get("seed"),
+        "command": summary["command"],
+        "init": summary["init"],
+        "metrics": summary["metrics"] or None,
+        "run_config": run,
     }

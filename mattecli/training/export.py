@@ -14,32 +14,9 @@ from typing import Any
 import torch
 
 from mattecli import __version__
-from mattecli.config import ModelConfig
 from mattecli.errors import MatteError
 from mattecli.training import checkpoint as ckpt
-
-
-def provenance_from_checkpoint(state: dict[str, Any], source: Path) -> dict[str, Any]:
-    """The facts about how a checkpoint's weights were made, as JSON-ready values."""
-    summary = ckpt.checkpoint_summary(state)
-    run = summary["run_config"]
-    return {
-        "mattecli_version": __version__,
-        "exported_at": datetime.now().isoformat(timespec="seconds"),
-        "checkpoint": str(source),
-        "stage": summary["stage"],
-        "steps": summary["step"],
-        "epochs": round(summary["step"] / max(int(state.get("steps_per_epoch", 1)), 1), 3),
-        "data": run.get("data"),
-        "val": run.get("val"),
-        "size": run.get("size"),
-        "batch_size": run.get("batch_size"),
-        "seed": run.get("seed"),
-        "command": summary["command"],
-        "init": summary["init"],
-        "metrics": summary["metrics"] or None,
-        "run_config": run,
-    }
+from mattecli.training.checkpoint import provenance_from_checkpoint
 
 
 def export_checkpoint(
@@ -57,15 +34,11 @@ def export_checkpoint(
         half: Store float16 tensors (half the size; inference upcasts as needed).
         overwrite: Replace an existing file instead of refusing.
     """
-    from mattecli.models import LateFusionNet
-    from mattecli.training.trainer import load_model_tensors
+    from mattecli.loading import net_from_checkpoint
 
     output = _checked_output(output, overwrite)
     state, path = ckpt.load_checkpoint(checkpoint)
-    config = ModelConfig.from_json(state["model_config"])
-    model = LateFusionNet(config)
-    load_model_tensors(model, state["model"], str(path))
-    return save_exported(model, state, path, output, half=half)
+    return save_exported(net_from_checkpoint(state, path), state, path, output, half=half)
 
 
 def save_exported(
@@ -101,9 +74,9 @@ def average_weights(
         mix: One positive weight per source (normalised to sum to 1); default: equal weights.
         overwrite: Replace an existing file instead of refusing.
     """
+    from mattecli.loading import read_tensors
     from mattecli.models import LateFusionNet
-    from mattecli.training.trainer import is_unused_tensor, load_init_weights, load_model_tensors
-    from mattecli.weights import save_weights
+    from mattecli.weights import is_unused_tensor, load_state, save_weights
 
     output = _checked_output(output, overwrite)
     if len(sources) < 2:
@@ -111,9 +84,10 @@ def average_weights(
     coefficients = _normalised_mix(mix, len(sources))
     loaded = []
     for source in sources:
-        tensors, config, provenance = load_init_weights(str(source))
+        found = read_tensors(source)
         # A checkpoint also holds the encoder's unused classifier head, which weights files leave out.
-        loaded.append(({k: v for k, v in tensors.items() if not is_unused_tensor(k)}, config, provenance))
+        tensors = {k: v for k, v in found.tensors.items() if not is_unused_tensor(k)}
+        loaded.append((tensors, found.config, found.provenance))
     config = loaded[0][1]
     for source, (other_tensors, other, _) in zip(sources[1:], loaded[1:], strict=True):
         if other != config:
@@ -125,7 +99,7 @@ def average_weights(
         for key in loaded[0][0]
     }
     model = LateFusionNet(config)
-    load_model_tensors(model, tensors, str(sources[0]))
+    load_state(model, tensors, sources[0], check_finite=False)
     provenance = {
         "mattecli_version": __version__,
         "exported_at": datetime.now().isoformat(timespec="seconds"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shlex
 import signal
 import sys
@@ -28,12 +27,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mattecli.config import ModelConfig, get_config
+from mattecli.config import ModelConfig
 from mattecli.errors import MatteError
 from mattecli.losses import stage_loss, weight_decay_penalty
 from mattecli.training import checkpoint as ckpt
 from mattecli.training import distributed as dist_utils
 from mattecli.training.logging import RunLogger
+from mattecli.training.model_setup import (
+    apply_widths,
+    build_model,
+    check_init_widths,
+    load_init_weights,
+    load_model_tensors,
+    resolve_model_config,
+)
 from mattecli.training.runconfig import (
     RESUMABLE_OVERRIDES,
     RunConfig,
@@ -43,7 +50,6 @@ from mattecli.training.runconfig import (
 )
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import (
-    UNUSED_PREFIXES,
     BranchesOnly,
     bn_training_modules,
     configure_stage,
@@ -53,7 +59,7 @@ from mattecli.training.stages import (
 #: Epochs trained when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 10.0
 DEFAULT_MODEL_CONFIG = "lite"
-WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = ckpt.WEIGHTS_NAME
 
 
 @dataclass
@@ -102,86 +108,6 @@ def prepare_config(flags: dict[str, Any], config_file: str | None = None) -> Run
     return replace(saved, **changes).validate()
 
 
-def resolve_model_config(name_or_file: str) -> ModelConfig:
-    """A registered config name (``lite``, ``paper``) or a JSON file holding a ModelConfig."""
-    if name_or_file.endswith(".json") or os.sep in name_or_file:
-        path = Path(name_or_file)
-        if not path.is_file():
-            raise MatteError("model config file not found", path)
-        try:
-            return ModelConfig.from_json(path.read_text(encoding="utf-8"))
-        except (ValueError, TypeError) as exc:
-            raise MatteError(f"not a valid model config ({exc})", path) from None
-    try:
-        return get_config(name_or_file)
-    except ValueError as exc:
-        raise MatteError(str(exc)) from None
-
-
-_WIDTH_LABELS = {
-    "decoder_channels": "decoder width",
-    "fusion_channels": "fusion widths",
-    "fusion_image_channels": "fusion image width",
-}
-
-
-def apply_widths(model_config: ModelConfig, run: RunConfig) -> ModelConfig:
-    """The model config with the run's width settings applied (the same object when there are none).
-
-    ``fusion_channels`` is one width for every fusion layer or a list with one per layer. The name gets a
-    suffix saying what changed: ``-w24`` when all three widths became 24, else ``-d24``, ``-f32`` (or
-    ``-f32x16``) and ``-i16`` for the decoder, fusion and fusion-image widths that were set.
-    """
-    wanted = _wanted_widths(model_config, run)
-    if not wanted:
-        return model_config
-    changed = model_config.replace(**wanted)
-    return changed.replace(name=f"{model_config.name}-{_width_suffix(wanted)}")
-
-
-def _wanted_widths(model_config: ModelConfig, run: RunConfig) -> dict[str, Any]:
-    wanted: dict[str, Any] = {}
-    if run.decoder_channels is not None:
-        wanted["decoder_channels"] = int(run.decoder_channels)
-    if run.fusion_channels is not None:
-        value = run.fusion_channels
-        layers = len(model_config.fusion_channels)
-        wanted["fusion_channels"] = (
-            tuple(value) if isinstance(value, list | tuple) else (int(value),) * layers
-        )
-    if run.fusion_image_channels is not None:
-        wanted["fusion_image_channels"] = int(run.fusion_image_channels)
-    return wanted
-
-
-def _width_suffix(wanted: dict[str, Any]) -> str:
-    fusion = wanted.get("fusion_channels")
-    if len(wanted) == 3 and len(set(fusion)) == 1:
-        width = fusion[0]
-        if wanted["decoder_channels"] == width == wanted["fusion_image_channels"]:
-            return f"w{width}"
-    parts = []
-    if "decoder_channels" in wanted:
-        parts.append(f"d{wanted['decoder_channels']}")
-    if fusion is not None:
-        parts.append("f" + (str(fusion[0]) if len(set(fusion)) == 1 else "x".join(map(str, fusion))))
-    if "fusion_image_channels" in wanted:
-        parts.append(f"i{wanted['fusion_image_channels']}")
-    return "-".join(parts)
-
-
-def check_init_widths(model_config: ModelConfig, run: RunConfig, source: str) -> None:
-    """Width settings must describe the model that --init holds (they cannot reshape trained weights)."""
-    for key, want in _wanted_widths(model_config, run).items():
-        have = getattr(model_config, key)
-        if want != have:
-            shown = lambda v: "-".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
-            raise MatteError(
-                f"{_WIDTH_LABELS[key]} {shown(want)} asked for, but the --init model holds {shown(have)}",
-                source,
-            )
-
-
 def plan_budget(
     rate: float, seconds_left: float, hold: int, cycles: int, max_steps: int | None = None
 ) -> tuple[int, int]:
@@ -212,67 +138,6 @@ def resolve_precision(requested: str, device: torch.device) -> str:
 
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-# ------------------------------------------------------------------------------------ model set-up
-
-
-def load_init_weights(path: str) -> tuple[dict[str, Tensor], ModelConfig, dict[str, Any]]:
-    """Model tensors, config and provenance from a weights file or a training checkpoint (``--init``)."""
-    file = Path(path).expanduser()
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        from mattecli.weights import read_metadata
-
-        config, provenance = read_metadata(file)
-        try:
-            tensors = load_file(str(file))
-        except Exception as exc:
-            raise MatteError(f"weights file is corrupted ({exc})", file) from None
-        return tensors, config, provenance
-    state, found = ckpt.load_checkpoint(file)
-    config = ModelConfig.from_json(state["model_config"])
-    return state["model"], config, {"checkpoint": str(found), **ckpt.checkpoint_summary(state)}
-
-
-def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str) -> None:
-    """Load strictly, except for the encoder's unused classifier head (weights files leave it out)."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in tensors and not is_unused_tensor(k)]
-    unexpected = [k for k in tensors if k not in expected]
-    if missing or unexpected:
-        detail = f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}"
-        raise MatteError(f"weights do not match the model config ({detail})", source)
-    for key, value in tensors.items():
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise MatteError(
-                f"tensor {key} has shape {tuple(value.shape)}, model needs {tuple(expected[key].shape)}",
-                source,
-            )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
-
-
-def is_unused_tensor(key: str) -> bool:
-    """Whether ``key`` belongs to the encoder's ImageNet classifier head, which matting never runs (weights
-    files leave it out; checkpoints keep it)."""
-    return key.startswith(tuple(f"encoder.{p}" for p in UNUSED_PREFIXES))
-
-
-def build_model(config: ModelConfig, pretrained: bool) -> nn.Module:
-    """A LateFusionNet, with ImageNet encoder weights when asked (a one-line error if unavailable)."""
-    from mattecli.models import LateFusionNet
-
-    try:
-        return LateFusionNet(config, pretrained_encoder=pretrained)
-    except MatteError:
-        raise
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:160]
-        raise MatteError(
-            f"cannot load ImageNet weights for the {config.encoder} encoder ({reason}); "
-            "train with --no-pretrained or start from --init WEIGHTS"
-        ) from None
 
 
 # ------------------------------------------------------------------------------------ the trainer

@@ -1,0 +1,110 @@
+"""The package has no import circles: every ``mattecli`` import, at module level or inside a function.
+
+A circle (``evaluation -> training.trainer -> evaluation``) works only as long as each side imports the
+other late enough, and it ties modules together that should be readable and testable alone. The graph
+is built from the source with :mod:`ast`, so lazy imports (the ones that keep ``matte --help`` fast)
+count as much as module-level ones. A package's ``__init__`` is a module of its own (``mattecli.training``);
+``from mattecli.training import checkpoint`` is an edge to the submodule, ``from mattecli.training import
+train`` one to the package. Importing a submodule also runs its packages' ``__init__`` files; those
+implicit edges are left out (every package would otherwise form a circle with its own submodules).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import mattecli
+
+ROOT = Path(mattecli.__file__).resolve().parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
+
+
+def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` names (relative imports resolved against ``module``)."""
+    if not node.level:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def imports_of(module: str, path: Path, modules: set[str]) -> set[str]:
+    """The mattecli modules that ``module`` imports anywhere in its source."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            target = _absolute(module, path, node)
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in modules else target)
+    return {name for name in found if name in modules and name != module}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = all_modules()
+    return {name: imports_of(name, path, set(modules)) for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as ``[a, b, ..., a]``, or None (depth-first search, three colours)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for successor in sorted(graph[node]):
+            if state.get(successor) == 1:
+                return [*stack[stack.index(successor) :], successor]
+            if successor not in state and (cycle := visit(successor)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_package_has_no_import_circles() -> None:
+    graph = import_graph()
+    assert "mattecli.training" in graph and "mattecli.cli.app" in graph, sorted(graph)
+    cycle = find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> None:
+    """The checker itself, on a made-up package: function-level and relative imports are edges,
+    ``from package import submodule`` points at the submodule, and a circle is named."""
+    package = tmp_path / "mattecli" / "pkg"
+    package.mkdir(parents=True)
+    files = {
+        "mattecli.pkg": ("__init__.py", "from .a import x\n"),
+        "mattecli.pkg.a": ("a.py", "def f():\n    from . import b\n"),
+        "mattecli.pkg.b": ("b.py", "import os\nfrom mattecli.pkg import a\n"),
+        "mattecli.pkg.c": ("c.py", "from mattecli.pkg import x\nimport mattecli.pkg.b\n"),
+    }
+    for name, text in files.values():
+        (package / name).write_text(text)
+    edges = {module: imports_of(module, package / name, set(files)) for module, (name, _) in files.items()}
+    assert edges == {
+        "mattecli.pkg": {"mattecli.pkg.a"},
+        "mattecli.pkg.a": {"mattecli.pkg.b"},
+        "mattecli.pkg.b": {"mattecli.pkg.a"},
+        "mattecli.pkg.c": {"mattecli.pkg", "mattecli.pkg.b"},
+    }
+    assert find_cycle(edges) == ["mattecli.pkg.a", "mattecli.pkg.b", "mattecli.pkg.a"]
+    assert find_cycle({**edges, "mattecli.pkg.b": set()}) is None
