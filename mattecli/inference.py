@@ -39,7 +39,7 @@ from torch import Tensor
 from mattecli.device import default_half, pick_device
 from mattecli.errors import MatteError
 from mattecli.models import STRIDE, LateFusionNet
-from mattecli.models.fuse import fuse_batchnorm
+from mattecli.models.batchnorm_folding import fuse_batchnorm
 from mattecli.registry import resolve_model
 from mattecli.weights import load_weights
 

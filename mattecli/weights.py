@@ -24,16 +24,15 @@ FORMAT_VERSION = "1"
 _CONFIG_KEY = "mattecli.config"
 _PROVENANCE_KEY = "mattecli.provenance"
 _FORMAT_KEY = "mattecli.format"
-#: Parameters only used to verify ImageNet loading; inference weights never need them.
-_CLASSIFIER_PREFIXES = ("encoder._conv_head.", "encoder._bn1.", "encoder._fc.")
 
 
 def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state dict without the encoder's unused classifier head, made contiguous."""
+    from mattecli.models.late_fusion import unused_tensor_prefixes
+
+    unused = unused_tensor_prefixes(model.config.encoder)
     return {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not k.startswith(_CLASSIFIER_PREFIXES)
+        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith(unused)
     }
 
 

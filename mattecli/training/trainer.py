@@ -43,7 +43,6 @@ from mattecli.training.runconfig import (
 )
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import (
-    UNUSED_PREFIXES,
     BranchesOnly,
     bn_training_modules,
     configure_stage,
@@ -256,7 +255,9 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str
 def is_unused_tensor(key: str) -> bool:
     """Whether ``key`` belongs to the encoder's ImageNet classifier head, which matting never runs (weights
     files leave it out; checkpoints keep it)."""
-    return key.startswith(tuple(f"encoder.{p}" for p in UNUSED_PREFIXES))
+    from mattecli.models.late_fusion import unused_tensor_prefixes
+
+    return key.startswith(unused_tensor_prefixes())
 
 
 def build_model(config: ModelConfig, pretrained: bool) -> nn.Module:
