@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mattecli.models.encoder_registry import check_encoder_name
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: The authors fed RGB in 0..255 minus this mean pixel (no scaling) with their Keras ImageNet weights.
 AUTHORS_MEAN_PIXEL = (127.16, 115.92, 106.03)
-
-ENCODERS = ("densenet201", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ModelConfig:
 
     Attributes:
         name: Variant name, shown by ``matte models``.
-        encoder: Backbone, one of :data:`ENCODERS`.
+        encoder: Backbone, a name registered in :mod:`mattecli.models.encoder_registry`.
         decoder_channels: Width of each decoder's FPN path (128 in the paper). The top-down path uses
             ``max(skip channels, decoder_channels)`` at every stage, as the paper does.
         fusion_channels: Widths of the fusion network's 3x3 conv + BN + ReLU layers (paper: 256, 128, 128,
@@ -49,8 +49,7 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
+        check_encoder_name(self.encoder)
         if self.decoder_channels <= 0 or not self.fusion_channels or min(self.fusion_channels) <= 0:
             raise ValueError("decoder and fusion widths must be positive")
         if self.default_size % 32:
@@ -110,26 +109,28 @@ LITE1 = LITE.replace(name="lite1", encoder="efficientnet_lite1")
 #: ``lite`` with EfficientNet-Lite2 (21 blocks, about 10 % wider: 24, 48, 120, 352 channels).
 LITE2 = LITE.replace(name="lite2", encoder="efficientnet_lite2")
 
-_REGISTRY: dict[str, ModelConfig] = {}
+#: The named model configurations (``matte train --config-name``); named weights files are
+#: :mod:`mattecli.registry`'s.
+_NAMED_CONFIGS: dict[str, ModelConfig] = {}
 
 
 def register_config(config: ModelConfig) -> ModelConfig:
     """Make a variant available by name (``get_config``, ``matte train --config-name``)."""
-    _REGISTRY[config.name] = config
+    _NAMED_CONFIGS[config.name] = config
     return config
 
 
 def get_config(name: str) -> ModelConfig:
     """Look up a registered variant by name."""
     try:
-        return _REGISTRY[name]
+        return _NAMED_CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown model config {name!r}; known: {', '.join(_REGISTRY)}") from None
+        raise ValueError(f"unknown model config {name!r}; known: {', '.join(_NAMED_CONFIGS)}") from None
 
 
 def config_names() -> list[str]:
     """Names of all registered variants."""
-    return list(_REGISTRY)
+    return list(_NAMED_CONFIGS)
 
 
 for _config in (PAPER, PAPER_AUTHORS_INPUT, LITE, LITE1, LITE2):

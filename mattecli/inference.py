@@ -40,7 +40,7 @@ from mattecli.device import default_half, pick_device
 from mattecli.errors import MatteError
 from mattecli.loading import ONNX, ModelSource, load_model, locate
 from mattecli.models import STRIDE, LateFusionNet
-from mattecli.models.fuse import fuse_batchnorm
+from mattecli.models.batchnorm_folding import fuse_batchnorm
 
 if TYPE_CHECKING:
     from mattecli.media import LoadedImage

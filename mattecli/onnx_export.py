@@ -186,7 +186,7 @@ class StaticSamePadConv2d(nn.Module):
 
 def exportable(net: nn.Module, outputs: Sequence[str] = ("alpha",)) -> ExportGraph:
     """A copy of ``net`` ready to trace: eval mode, BatchNorm folded, static padding, tuple outputs."""
-    from mattecli.models.fuse import fuse_batchnorm
+    from mattecli.models.batchnorm_folding import fuse_batchnorm
 
     net = fuse_batchnorm(copy.deepcopy(net).float().eval())
     _make_padding_static(net)

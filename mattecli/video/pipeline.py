@@ -37,6 +37,7 @@ import numpy as np
 from mattecli.atomic import atomic_folder, atomic_output
 from mattecli.errors import MatteError
 from mattecli.video.ffmpeg import FrameReader, FrameWriter, probe
+from mattecli.video.limits import DEFAULT_STRENGTH
 from mattecli.video.pixels import check_mattes, encoder_pixels
 from mattecli.video.planning import (
     VIDEO_SUFFIXES,
@@ -46,7 +47,7 @@ from mattecli.video.planning import (
     partial_message,
     plan_video,
 )
-from mattecli.video.temporal import DEFAULT_STRENGTH, FlickerStats, TemporalFilter
+from mattecli.video.temporal import FlickerStats, TemporalFilter
 
 FrameFn = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
 """N x H x W x 3 uint8 RGB -> (alpha N x H x W float in [0, 1], foreground N x H x W x 3 float or None)."""
@@ -117,7 +118,7 @@ def matte_video(
         batch_size: Frames per model call.
         start, end: Part of the clip, in seconds or [[hh:]mm:]ss.ms.
         temporal: Temporal smoothing strength from 0 (off; flicker is measured either way) to 0.9
-            (:func:`~mattecli.video.temporal.check_strength`). The default 0.5 halves the flicker of
+            (:func:`~mattecli.video.limits.check_strength`). The default 0.5 halves the flicker of
             still edges and leaves moving ones alone.
         decontaminate: Clean background colour out of soft edges (Matter only).
         overwrite: Replace an existing output.

@@ -22,7 +22,7 @@ from pathlib import Path
 from mattecli.errors import MatteError
 from mattecli.video.ffmpeg import VideoInfo, count_frames, probe
 from mattecli.video.formats import OutputFormat, resolve_output
-from mattecli.video.temporal import check_strength
+from mattecli.video.limits import check_strength
 
 #: Background files with these endings are played as videos (looped or cut to the clip's length).
 VIDEO_SUFFIXES = frozenset(

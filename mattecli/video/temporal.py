@@ -24,13 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mattecli.errors import MatteError
+from mattecli.video.limits import check_strength
 
-#: Smoothing strength used unless the caller says otherwise: halves the still-edge flicker.
-DEFAULT_STRENGTH = 0.5
-#: The strongest smoothing allowed (``--temporal``): at strength s the average spans about 1 / (1 - s)
-#: frames, so above 0.9 a still edge that really changes (a slow fade, a late correction) lags visibly.
-MAX_STRENGTH = 0.9
 #: Grey-level change (0..255, on the downscaled image) below which a pixel counts as still ...
 STILL_LEVEL = 2.0
 #: ... and above which it counts as fully moving; in between the smoothing fades out linearly.
@@ -41,14 +36,6 @@ SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 ANALYSIS_SIZE = 320
 #: ... after a box blur of this size, which averages grain away but not the change at a moving edge.
 ANALYSIS_BLUR = 3
-
-
-def check_strength(strength: float) -> float:
-    """The one rule for ``--temporal`` (the command line checks it before loading the model, the
-    pipeline and :class:`TemporalFilter` again): a number from 0 (off) to :data:`MAX_STRENGTH`."""
-    if not 0.0 <= strength <= MAX_STRENGTH:
-        raise MatteError(f"--temporal must be between 0 and {MAX_STRENGTH:g}, got {strength:g}")
-    return strength
 
 
 def _analysis_factor(height: int, width: int) -> int:
@@ -113,9 +100,9 @@ class TemporalFilter:
 
     Args:
         strength: Weight of the previous output where the input is still, from 0 to
-            :data:`MAX_STRENGTH` (:func:`check_strength`). 0 only measures; 0.6 averages over about four
-            frames, which removes most boiling while a still edge that really changes (a slow fade, a
-            late correction) follows within a few frames.
+            :data:`~mattecli.video.limits.MAX_STRENGTH` (:func:`check_strength`). 0 only measures; 0.6
+            averages over about four frames, which removes most boiling while a still edge that really
+            changes (a slow fade, a late correction) follows within a few frames.
     """
 
     def __init__(self, strength: float = 0.0) -> None:
