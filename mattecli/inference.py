@@ -197,8 +197,8 @@ class Matter:
         keep_input_alpha: bool = True,
         on_tile: TileCallback | None = None,
     ) -> MatteResult:
-        """Matte one image: an image path, a :class:`~mattecli.image.decoding.LoadedImage`, or an H x W x 3 (RGB) or
-        H x W x 4 (RGBA) array of uint8, uint16 or float in [0, 1].
+        """Matte one image: an image path, a :class:`~mattecli.image.decoding.LoadedImage`, or an H x W x 3
+        (RGB) or H x W x 4 (RGBA) array of uint8, uint16 or float in [0, 1].
 
         With ``keep_input_alpha`` an input's own alpha channel multiplies the matte, so pixels that were
         already transparent stay transparent; the network and the colour estimate see only the RGB.
@@ -217,7 +217,7 @@ class Matter:
         return self._predict_alpha(check_rgb(rgb), on_tile)
 
     def _predict_alpha(self, pixels: np.ndarray, on_tile: TileCallback | None) -> np.ndarray:
-        """:meth:`predict_alpha` for a picture that :func:`~mattecli.image.arrays.check_rgb` has already accepted."""
+        """:meth:`predict_alpha` for a picture that :func:`~mattecli.image.arrays.check_rgb` has accepted."""
         height, width = pixels.shape[:2]
         coarse_small = self._global_pass_image(pixels)
         alpha = resize(coarse_small, height, width)

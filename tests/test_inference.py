@@ -372,3 +372,21 @@ def test_rgba_and_input_alpha_in_strips_match_whole_arrays(monkeypatch: pytest.M
     np.testing.assert_array_equal(
         floats.rgba()[..., :3], np.clip(floats.foreground * 255.0 + 0.5, 0, 255).astype(np.uint8)
     )
+
+
+def test_rgba_is_the_written_png_even_on_rounding_ties() -> None:
+    """``rgba()`` rounds as the PNG writer does (ties to even), so the array is the file's pixels."""
+    import cv2
+
+    from mattecli.image.encoding import encode_rgba
+    from mattecli.inference import MatteResult
+
+    candidates = ((np.arange(255) + 0.5) / 255).astype(np.float32)
+    scaled = candidates * np.float32(255)
+    ties = candidates[(scaled % 1 == 0.5) & (np.floor(scaled) % 2 == 0)][:96].reshape(8, 12)
+    foreground = np.dstack([ties, ties[::-1], ties[:, ::-1]])
+    result = MatteResult(foreground, ties, foreground)
+    written = cv2.imdecode(
+        np.frombuffer(encode_rgba(foreground, ties, ".png"), np.uint8), cv2.IMREAD_UNCHANGED
+    )
+    np.testing.assert_array_equal(result.rgba(), written[..., [2, 1, 0, 3]])

@@ -2,7 +2,8 @@
 
 Every reader, writer, compositor and the inference API convert through these functions, so a strip of a
 picture converts to exactly the numbers the whole picture does, and every uint8 that mattecli writes is
-rounded the same way: to nearest, ties to even (``np.rint``), after clipping to [0, 1]. Big arrays are
+rounded the same way: to nearest, ties to even (``np.rint``), after clipping to [0, 1] (the data side
+rounds ties up, a documented option of the same function). Big arrays are
 converted a strip of rows at a time (:data:`STRIP_PIXELS`): a whole 100-megapixel matte would need several
 float temporaries of 400 MB each on the way.
 """
@@ -37,8 +38,14 @@ def _to_unit(values: np.ndarray, scale: float) -> np.ndarray:
     return result
 
 
-def to_uint8(values: np.ndarray) -> np.ndarray:
+def to_uint8(values: np.ndarray, *, half_up: bool = False) -> np.ndarray:
     """Float in [0, 1] to uint8 with rounding and clipping (uint8 passes through, uint16 is scaled).
+
+    Rounded to nearest with ties to even (``np.rint``), as every image mattecli writes for users is;
+    ``half_up=True`` rounds ties up instead (``floor(x * 255 + 0.5)``), which is what the data packer and
+    the training data have always used: halving an 8-bit matte with area averaging makes exact halves on
+    about one pixel in ten, so the other rule would change every repacked dataset. The two differ only on
+    values whose scaled float is exactly k + 0.5 (130 of the float32 values in [0, 1]).
 
     Converted a strip of rows at a time: a whole 100-megapixel matte would need three float temporaries of
     400 MB each on the way."""
@@ -49,7 +56,8 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
         return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     out = np.empty(values.shape, np.uint8)
     for rows in row_strips(values):
-        out[rows] = np.rint(np.clip(values[rows], 0.0, 1.0) * 255.0)
+        scaled = np.clip(values[rows], 0.0, 1.0) * 255.0
+        out[rows] = np.floor(scaled + 0.5) if half_up else np.rint(scaled)
     return out
 
 

@@ -102,8 +102,8 @@ def _boolean(name: str, values: dict[str, str], default: bool) -> bool:
 
 
 def render(image, alpha: np.ndarray, options: RenderOptions) -> bytes:
-    """Encode the requested output for a decoded upload (:class:`~mattecli.image.decoding.LoadedImage`) and the
-    network's matte (H x W float32) as ``matte image`` writes it: colours are decontaminated with the
+    """Encode the requested output for a decoded upload (:class:`~mattecli.image.decoding.LoadedImage`) and
+    the network's matte (H x W float32) as ``matte image`` writes it: colours are decontaminated with the
     network's matte, then the upload's own alpha channel (if any) is multiplied in, so that what was
     transparent stays transparent."""
     from mattecli.compositing import composite
