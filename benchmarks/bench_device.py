@@ -26,7 +26,7 @@ def synchronize(device: torch.device) -> None:
 
 def agreement(matter, name: str) -> float:
     """Mean |alpha - committed CPU alpha| on one bundled example."""
-    from mattecli.media import read_image
+    from mattecli.image.decoding import read_image
 
     committed = read_image(EXAMPLES / f"{name}.matte.png")
     predicted = matter.predict_alpha(read_image(EXAMPLES / f"{name}.jpg").rgb)
@@ -54,8 +54,8 @@ def frames_per_second(matter, frames: np.ndarray, repeats: int) -> float:
 
 
 def main() -> None:
+    from mattecli.image.decoding import read_image
     from mattecli.inference import Matter
-    from mattecli.media import read_image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")

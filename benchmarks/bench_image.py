@@ -29,7 +29,7 @@ def make_photo(megapixels: float) -> np.ndarray:
     """The bundled example photo scaled to the requested size (3:2), as float32 RGB."""
     import cv2
 
-    from mattecli.media import read_image
+    from mattecli.image.decoding import read_image
 
     base = read_image(EXAMPLE).rgb
     height = round((megapixels * 1e6 / 1.5) ** 0.5)
@@ -44,7 +44,7 @@ def load_matter(model: str, refine: bool | None = None, tta: bool = False):
 
 
 def time_pipeline(matter, image: np.ndarray, repeats: int) -> dict:
-    from mattecli.media import write_rgba_png
+    from mattecli.image.encoding import write_rgba_png
 
     alpha_s, fg_s, total_s = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +69,7 @@ def peak_memory_child(model: str, megapixels: float, refine: bool | None, tta: b
     image = make_photo(megapixels)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
-        from mattecli.media import write_rgb, write_rgba_png
+        from mattecli.image.encoding import write_rgb, write_rgba_png
 
         src = Path(tmp) / "big.png"
         write_rgb(src, image)

@@ -2,8 +2,9 @@
 
 The package is importable without loading torch; heavy modules are imported on first use so that
 ``matte --help`` stays fast. The public Python API lives in :mod:`mattecli.inference` (``Matter``),
-:mod:`mattecli.models` (``LateFusionNet``), :mod:`mattecli.losses`, :mod:`mattecli.metrics` and
-:mod:`mattecli.weights`.
+:mod:`mattecli.image` (reading, writing and batch-matting still images), :mod:`mattecli.video`
+(``matte_video``), :mod:`mattecli.models` (``LateFusionNet``), :mod:`mattecli.losses`, :mod:`mattecli.metrics`
+and :mod:`mattecli.weights`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mattecli.errors import MatteError
-from mattecli.media import IMAGE_SUFFIXES, read_image, to_uint8, to_uint16, unit_float
+from mattecli.image.conversion import to_uint8, to_uint16, unit_float
+from mattecli.image.decoding import read_image
+from mattecli.image.formats import IMAGE_SUFFIXES
 
 __all__ = [
     "NAMED_COLOURS",

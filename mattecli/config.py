@@ -109,8 +109,8 @@ LITE1 = LITE.replace(name="lite1", encoder="efficientnet_lite1")
 #: ``lite`` with EfficientNet-Lite2 (21 blocks, about 10 % wider: 24, 48, 120, 352 channels).
 LITE2 = LITE.replace(name="lite2", encoder="efficientnet_lite2")
 
-#: The named model configurations (``matte train --config-name``); named weights files are
-#: :mod:`mattecli.registry`'s.
+#: The named model configurations (``matte train --model-config``); named weights files are
+#: :mod:`mattecli.catalog`'s.
 _NAMED_CONFIGS: dict[str, ModelConfig] = {}
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from mattecli.atomic import write_bytes
 from mattecli.errors import MatteError
+from mattecli.image.conversion import to_uint8
 from mattecli.metrics import METRICS
 
 PREVIEW_HEIGHT = 160
@@ -94,7 +95,7 @@ def _to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     a = np.asarray(array, dtype=np.float32)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
-    return np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(a)
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -319,7 +320,7 @@ def _safe_name(name: str) -> str:
 def _save_matte(path: Path, alpha: np.ndarray) -> None:
     import cv2
 
-    ok, encoded = cv2.imencode(".png", np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    ok, encoded = cv2.imencode(".png", to_uint8(alpha))
     if not ok:  # pragma: no cover
         raise MatteError("cannot encode the matte", path)
     write_bytes(path, encoded.tobytes())

@@ -63,8 +63,8 @@ def estimate_foreground(
     ``image`` is H x W x 3 (float in [0, 1], uint8 or uint16), ``alpha`` is H x W or H x W x 1 (float in
     [0, 1], uint8 or uint16). ``device`` chooses where the arithmetic runs (default: CPU). ``out`` (H x W x 3
     float32 or uint8) receives the result, which is then returned; uint8 is rounded as
-    :func:`mattecli.media.to_uint8` rounds. A uint8 image is converted and a uint8 result rounded a strip at
-    a time, so a 100-megapixel photo never exists as float32 (1.2 GB) on the way.
+    :func:`mattecli.image.conversion.to_uint8` rounds. A uint8 image is converted and a uint8 result rounded
+    a strip at a time, so a 100-megapixel photo never exists as float32 (1.2 GB) on the way.
     """
     pixels = np.asarray(image)
     # uint8 stays as it is (each strip converts its rows); anything else becomes float32 here.
@@ -113,7 +113,8 @@ def estimate_foreground_torch(
     may also be uint8 (0-255), converted a strip at a time. The image is processed in horizontal strips of
     about ``strip_pixels`` pixels each (with enough overlap that the result is the same as in one piece),
     which bounds the working memory. ``out`` (N x 3 x H x W float32 or uint8, any strides) receives the
-    result instead of a new tensor; uint8 is rounded to nearest (ties to even, as ``media.to_uint8``).
+    result instead of a new tensor; uint8 is rounded to nearest (ties to even, as
+    :func:`mattecli.image.conversion.to_uint8`).
     """
     _check_shapes(image, alpha)
     if large_window < 1 or small_window < 1:
@@ -190,7 +191,8 @@ class _StripEstimator:
         codes = image.dtype == torch.uint8
         image = self.image[:, :, :rows].copy_(image)
         if codes:
-            # As media.unit_float: times the float32 reciprocal of 255, so uint8 strips match float input.
+            # As image.conversion.unit_float: times the float32 reciprocal of 255, so uint8 strips match
+            # float input.
             image.mul_(_RECIPROCAL_255)
         first, second = self.first[:, :, :rows], self.second[:, :, :rows]
         background = _blur_fusion_pass(image, image, image, planes, blurred, large_window, first)

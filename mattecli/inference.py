@@ -23,12 +23,10 @@ Example::
 from __future__ import annotations
 
 import copy
-import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,24 +36,25 @@ from torch import Tensor
 
 from mattecli.device import default_half, pick_device
 from mattecli.errors import MatteError
+from mattecli.image.arrays import as_pixels, check_rgb, multiply_alpha
+from mattecli.image.conversion import row_strips, to_uint8, unit_float
 from mattecli.loading import ONNX, ModelSource, load_model, locate
 from mattecli.models import STRIDE, LateFusionNet
 from mattecli.models.batchnorm_folding import fuse_batchnorm
+from mattecli.tiling import (
+    REFINE_FACTOR,
+    TILE_OVERLAP,
+    TILE_SIZE,
+    TileCallback,
+    blended_strips,
+    resize,
+    uncertain_band,
+    working_size,
+)
+from mattecli.tiling import check_size as _check_size
 
 if TYPE_CHECKING:
-    from mattecli.media import LoadedImage
-
-#: Refine at full resolution when the long side exceeds this multiple of the working size.
-REFINE_FACTOR = 2.0
-TILE_SIZE = 1024
-TILE_OVERLAP = 128
-#: Coarse alpha outside [LOW, HIGH] counts as certain; the band of uncertain pixels gets refined.
-CERTAIN_LOW, CERTAIN_HIGH = 0.02, 0.98
-#: Pixels per strip for the strip-wise steps outside the network (input alpha, conversions).
-STRIP_PIXELS = 1 << 20
-
-#: ``on_tile(done, total)``: called after each full-resolution tile of one image.
-TileCallback = Callable[[int, int], None]
+    from mattecli.image.decoding import LoadedImage
 
 
 @dataclass(eq=False)
@@ -77,32 +76,23 @@ class MatteResult:
     @property
     def image(self) -> np.ndarray:
         """The input picture as H x W x 3 float32 in [0, 1]."""
-        from mattecli.media import unit_float
-
         return unit_float(self.pixels)
 
     @property
     def foreground(self) -> np.ndarray:
         """Decontaminated foreground colours (or the picture) as H x W x 3 float32 in [0, 1]."""
-        from mattecli.media import unit_float
-
         return unit_float(self.foreground_pixels)
 
     def rgba(self) -> np.ndarray:
-        """The cut-out as H x W x 4 uint8 (straight, not premultiplied, alpha as PNG expects)."""
-        from mattecli.media import unit_float
-
+        """The cut-out as H x W x 4 uint8 (straight, not premultiplied, alpha as PNG expects), rounded as
+        the PNG writer rounds (:func:`~mattecli.image.conversion.to_uint8`), so it is the written file's
+        pixels."""
         height, width = self.alpha.shape
         rgba = np.empty((height, width, 4), np.uint8)
-        rows = max(1, STRIP_PIXELS // max(1, width))
         # A strip at a time keeps the float temporaries small whatever the image size.
-        for top in range(0, height, rows):
-            strip = slice(top, top + rows)
-            if self.foreground_pixels.dtype == np.uint8:
-                rgba[strip, :, :3] = self.foreground_pixels[strip]
-            else:
-                rgba[strip, :, :3] = np.clip(unit_float(self.foreground_pixels[strip]) * 255.0 + 0.5, 0, 255)
-            rgba[strip, :, 3] = np.clip(self.alpha[strip] * 255.0 + 0.5, 0, 255)
+        for rows in row_strips(self.alpha):
+            rgba[rows, :, :3] = to_uint8(self.foreground_pixels[rows])
+            rgba[rows, :, 3] = to_uint8(self.alpha[rows])
         return rgba
 
     def composite(self, background: str | np.ndarray, *, dtype: type | np.dtype = np.uint8) -> np.ndarray:
@@ -123,17 +113,6 @@ class MatteResult:
             except MatteError:
                 background = resolve_background(background, self.alpha.shape[:2])
         return composite(self.foreground_pixels, self.alpha, np.asarray(background), dtype=dtype)
-
-
-def working_size(height: int, width: int, max_size: int) -> tuple[int, int]:
-    """Network input size for an image: sides multiples of 32, long side ``max_size`` (or the image's own
-    long side rounded up to 32 when it is smaller), aspect ratio kept as closely as the grid allows."""
-    long_side = min(max_size, math.ceil(max(height, width) / STRIDE) * STRIDE)
-    scale = long_side / max(height, width)
-    return (
-        max(STRIDE, round(height * scale / STRIDE) * STRIDE),
-        max(STRIDE, round(width * scale / STRIDE) * STRIDE),
-    )
 
 
 class Matter:
@@ -211,33 +190,33 @@ class Matter:
         keep_input_alpha: bool = True,
         on_tile: TileCallback | None = None,
     ) -> MatteResult:
-        """Matte one image: an image path, a :class:`~mattecli.media.LoadedImage`, or an H x W x 3 (RGB) or
-        H x W x 4 (RGBA) array of uint8, uint16 or float in [0, 1].
+        """Matte one image: an image path, a :class:`~mattecli.image.decoding.LoadedImage`, or an H x W x 3
+        (RGB) or H x W x 4 (RGBA) array of uint8, uint16 or float in [0, 1].
 
         With ``keep_input_alpha`` an input's own alpha channel multiplies the matte, so pixels that were
         already transparent stay transparent; the network and the colour estimate see only the RGB.
         ``on_tile(done, total)`` is called after each full-resolution refinement tile (for progress bars).
         """
-        pixels, input_alpha = _as_pixels(image)
+        pixels, input_alpha = as_pixels(image)
         alpha = self._predict_alpha(pixels, on_tile)
         foreground = self._estimate_foreground_pixels(pixels, alpha) if decontaminate else pixels
         if keep_input_alpha and input_alpha is not None:
-            _multiply_alpha(alpha, input_alpha)
+            multiply_alpha(alpha, input_alpha)
         return MatteResult(pixels, alpha, foreground)
 
     def predict_alpha(self, rgb: np.ndarray, *, on_tile: TileCallback | None = None) -> np.ndarray:
         """Alpha (H x W float32) for an H x W x 3 image (float32 in [0, 1], uint8 or uint16), refining large
         images in tiles; ``on_tile(done, total)`` is called after each tile."""
-        return self._predict_alpha(_check_rgb(rgb), on_tile)
+        return self._predict_alpha(check_rgb(rgb), on_tile)
 
     def _predict_alpha(self, pixels: np.ndarray, on_tile: TileCallback | None) -> np.ndarray:
-        """:meth:`predict_alpha` for a picture that :func:`_check_rgb` has already accepted."""
+        """:meth:`predict_alpha` for a picture that :func:`~mattecli.image.arrays.check_rgb` has accepted."""
         height, width = pixels.shape[:2]
         coarse_small = self._global_pass_image(pixels)
-        alpha = _resize(coarse_small, height, width)
+        alpha = resize(coarse_small, height, width)
         if not self._needs_refinement(height, width):
             return alpha
-        band = _resize(_uncertain_band(coarse_small), height, width)
+        band = resize(uncertain_band(coarse_small), height, width)
         for top, bottom, refined in self._refined_strips(pixels, band, on_tile):
             # coarse + band * (refined - coarse), a strip at a time into the coarse matte itself.
             coarse = alpha[top:bottom]
@@ -258,7 +237,7 @@ class Matter:
             alphas = np.stack([self.predict_alpha(frame) for frame in rgb])
         else:
             small = self._global_pass(rgb)[:, 0]
-            alphas = np.stack([_resize(a, height, width) for a in small])
+            alphas = np.stack([resize(a, height, width) for a in small])
         if not decontaminate:
             return alphas, None
         return alphas, np.stack([self.estimate_foreground(f, a) for f, a in zip(rgb, alphas, strict=True)])
@@ -290,14 +269,14 @@ class Matter:
         h, w = working_size(height, width, self.max_size)
         small = np.empty((1, h, w, 3), np.float32)
         for channel in range(3):
-            small[0, :, :, channel] = _resize(np.ascontiguousarray(_unit(pixels[:, :, channel])), h, w)
+            small[0, :, :, channel] = resize(np.ascontiguousarray(unit_float(pixels[:, :, channel])), h, w)
         return self._forward(torch.from_numpy(small).permute(0, 3, 1, 2)).numpy()[0, 0]
 
     def _global_pass(self, rgb: np.ndarray) -> np.ndarray:
         """Alpha at working size for a batch N x H x W x 3 float32 (returned N x 1 x h x w)."""
         height, width = rgb.shape[1:3]
         h, w = working_size(height, width, self.max_size)
-        small = np.stack([_resize(frame, h, w) for frame in rgb])
+        small = np.stack([resize(frame, h, w) for frame in rgb])
         batch = torch.from_numpy(small).permute(0, 3, 1, 2)
         return self._forward(batch).numpy()
 
@@ -308,7 +287,7 @@ class Matter:
         any are skipped and leave 0. With ``tile_size`` >= the image this is a single untiled pass, which the
         tiled result matches.
         """
-        pixels = _check_rgb(rgb)
+        pixels = check_rgb(rgb)
         result = np.empty(pixels.shape[:2], np.float32)
         for top, bottom, refined in self._refined_strips(pixels, needed):
             result[top:bottom] = refined
@@ -317,38 +296,15 @@ class Matter:
     def _refined_strips(
         self, pixels: np.ndarray, needed: np.ndarray | None = None, on_tile: TileCallback | None = None
     ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Yield ``(top, bottom, alpha rows)`` of the tiled full-resolution alpha, top to bottom.
+        """Yield ``(top, bottom, alpha rows)`` of the tiled full-resolution alpha, top to bottom (see
+        :func:`mattecli.tiling.blended_strips`)."""
 
-        Tiles run a row of tiles at a time, summed into buffers that span one row of tiles; rows above the
-        next row of tiles are final and are yielded (and their buffers dropped), the overlap is carried on.
-        The sums are added in the same order as over the whole image, so the numbers are the same.
-        """
+        def predict(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            tile = torch.from_numpy(np.ascontiguousarray(unit_float(pixels[y0:y1, x0:x1]))).permute(2, 0, 1)
+            return self._forward_padded(tile[None])[0, 0].numpy()
+
         height, width = pixels.shape[:2]
-        windows = list(tile_windows(height, width, self.tile_size, self.tile_overlap))
-        run = [w for w in windows if needed is None or needed[w[0] : w[1], w[2] : w[3]].any()]
-        done, total_tiles = 0, len(run)
-        by_row: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
-        for window in windows:
-            by_row.setdefault((window[0], window[1]), [])
-        for window in run:
-            by_row[(window[0], window[1])].append(window)
-        top = 0
-        total = weight = np.zeros((0, width), np.float32)
-        for (y0, y1), row in by_row.items():
-            if y0 > top:
-                yield top, y0, _normalise(total[: y0 - top], weight[: y0 - top])
-            total, weight = _carry(total, top, y0, y1), _carry(weight, top, y0, y1)
-            top = y0
-            for _, _, x0, x1 in row:
-                tile = torch.from_numpy(np.ascontiguousarray(_unit(pixels[y0:y1, x0:x1]))).permute(2, 0, 1)
-                alpha = self._forward_padded(tile[None])[0, 0].numpy()
-                ramp = _tile_weight(y0, y1, x0, x1, height, width, self.tile_overlap)
-                total[:, x0:x1] += alpha * ramp
-                weight[:, x0:x1] += ramp
-                done += 1
-                if on_tile is not None:
-                    on_tile(done, total_tiles)
-        yield top, height, _normalise(total, weight)
+        return blended_strips(height, width, self.tile_size, self.tile_overlap, predict, needed, on_tile)
 
     def _forward_padded(self, batch: Tensor) -> Tensor:
         """Forward at native resolution: reflect-pad to multiples of 32, then crop the pad away."""
@@ -377,143 +333,3 @@ class Matter:
         if self.refine is not None:
             return self.refine
         return max(height, width) > REFINE_FACTOR * self.max_size
-
-
-def tile_windows(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
-    """Windows (y0, y1, x0, x1) covering the image with at least ``overlap`` pixels shared between
-    neighbours; the last window in each direction ends at the image border."""
-
-    def starts(size: int) -> list[int]:
-        if size <= tile:
-            return [0]
-        count = math.ceil((size - overlap) / (tile - overlap))
-        step = (size - tile) / (count - 1)
-        return [round(i * step) for i in range(count)]
-
-    for y0 in starts(height):
-        for x0 in starts(width):
-            yield y0, min(y0 + tile, height), x0, min(x0 + tile, width)
-
-
-def _tile_weight(y0: int, y1: int, x0: int, x1: int, height: int, width: int, overlap: int) -> np.ndarray:
-    """Blend weights for one tile: a linear ramp over ``overlap`` pixels on sides shared with a
-    neighbour, flat 1 on sides at the image border (nothing to blend with there)."""
-
-    def ramp(n: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
-        r = np.ones(n, np.float32)
-        k = min(overlap, n)
-        edge = (np.arange(k, dtype=np.float32) + 1.0) / (k + 1.0)
-        if ramp_start:
-            r[:k] = np.minimum(r[:k], edge)
-        if ramp_end:
-            r[n - k :] = np.minimum(r[n - k :], edge[::-1])
-        return r
-
-    ry = ramp(y1 - y0, y0 > 0, y1 < height)
-    rx = ramp(x1 - x0, x0 > 0, x1 < width)
-    return ry[:, None] * rx[None, :]
-
-
-def _carry(buffer: np.ndarray, top: int, y0: int, y1: int) -> np.ndarray:
-    """A zeroed buffer for rows [y0, y1) holding what ``buffer`` (rows from ``top``) has for rows >= y0."""
-    carried = np.zeros((y1 - y0, buffer.shape[1]), np.float32)
-    overlap = buffer[y0 - top :]
-    carried[: len(overlap)] = overlap
-    return carried
-
-
-def _normalise(total: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Weighted sums over summed weights; 0 where no tile ran."""
-    return np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
-
-
-def _uncertain_band(coarse: np.ndarray) -> np.ndarray:
-    """Soft mask (working resolution) of pixels the global pass is unsure about, dilated a little and
-    smoothed so that switching between coarse and refined alpha leaves no edge."""
-    uncertain = ((coarse > CERTAIN_LOW) & (coarse < CERTAIN_HIGH)).astype(np.float32)
-    t = torch.from_numpy(uncertain)[None, None]
-    t = F.max_pool2d(t, 7, stride=1, padding=3)
-    t = F.avg_pool2d(t, 5, stride=1, padding=2, count_include_pad=False)
-    return t[0, 0].numpy()
-
-
-def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize with area averaging when shrinking (no aliasing) and bilinear when enlarging."""
-    import cv2
-
-    if array.shape[:2] == (height, width):
-        return array.astype(np.float32, copy=False)
-    shrinking = height * width < array.shape[0] * array.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(array, (width, height), interpolation=interpolation).astype(np.float32)
-
-
-def _unit(pixels: np.ndarray) -> np.ndarray:
-    """float32 in [0, 1] from uint8, uint16 or float32 (a view when it already is float32)."""
-    from mattecli.media import unit_float
-
-    return unit_float(pixels)
-
-
-def _as_pixels(image: object) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H x W x 3 RGB, H x W alpha or None) from a path, a LoadedImage or an RGB(A) array."""
-    from mattecli.media import LoadedImage, read_image
-
-    if isinstance(image, (str, os.PathLike)):
-        image = read_image(Path(image))
-    if isinstance(image, LoadedImage):
-        return image.pixels, image.alpha_pixels
-    if not isinstance(image, np.ndarray):
-        raise MatteError(
-            "expected an image path, a LoadedImage or an H x W x 3 (RGB) or H x W x 4 (RGBA) numpy array, "
-            f"got {type(image).__name__}"
-        )
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise MatteError(f"expected an H x W x 3 (RGB) or H x W x 4 (RGBA) image, got shape {image.shape}")
-    pixels = _check_rgb(image[:, :, :3])
-    if image.shape[-1] == 3:
-        return pixels, None
-    return pixels, _check_codes(image[:, :, 3])
-
-
-def _check_rgb(image: object) -> np.ndarray:
-    """The picture as the inference code keeps it: uint8 and uint16 as they are, float as float32 in [0, 1]
-    (clipped into a copy only when it is out of range). Raises MatteError for a wrong type, shape or dtype,
-    an empty image or NaN."""
-    if not isinstance(image, np.ndarray):
-        raise MatteError(f"expected an H x W x 3 numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise MatteError(f"expected an H x W x 3 RGB image, got shape {image.shape}")
-    return _check_codes(image)
-
-
-def _check_codes(values: np.ndarray) -> np.ndarray:
-    """An image or alpha plane: non-empty, uint8/uint16 (kept) or float (float32, clipped, no NaN)."""
-    if values.shape[0] == 0 or values.shape[1] == 0:
-        raise MatteError(f"image is empty ({values.shape[0]} x {values.shape[1]} pixels)")
-    if values.dtype in (np.uint8, np.uint16):
-        return values
-    if not np.issubdtype(values.dtype, np.floating):
-        raise MatteError(f"image must be uint8, uint16 or float in [0, 1], got {values.dtype}")
-    low, high = values.min(), values.max()  # NaN anywhere makes both NaN
-    if np.isnan(low) or np.isnan(high):
-        raise MatteError("image contains NaN values")
-    values = values.astype(np.float32, copy=False)
-    # float32 already in [0, 1] is used as it is: a copy of a 100 MP float picture is 1.2 GB.
-    return np.clip(values, 0.0, 1.0) if low < 0 or high > 1 else values
-
-
-def _multiply_alpha(alpha: np.ndarray, input_alpha: np.ndarray) -> None:
-    """``alpha *= input alpha`` in place, a strip at a time (uint8/uint16/float input alpha)."""
-    rows = max(1, STRIP_PIXELS // max(1, alpha.shape[1]))
-    for top in range(0, alpha.shape[0], rows):
-        alpha[top : top + rows] *= _unit(input_alpha[top : top + rows])
-
-
-def _check_size(value: object, name: str) -> int:
-    """``value`` if it is a positive multiple of 32; otherwise MatteError("NAME must be ..., got VALUE")
-    (the command line passes its option name, e.g. ``--max-size``)."""
-    valid = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not valid or value < STRIDE or value % STRIDE:
-        raise MatteError(f"{name} must be a positive multiple of {STRIDE}, got {value}")
-    return int(value)

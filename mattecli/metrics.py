@@ -29,13 +29,14 @@ import math
 import cv2
 import numpy as np
 
+# Alpha strictly between these counts as half-transparent for soft_share (the "haze" of a matte).
+from mattecli.certainty import SOFT_HIGH, SOFT_LOW
+
 #: Trimap value of the unknown region (the MATLAB code's ``trimap == 128``).
 UNKNOWN = 128
 GRADIENT_SIGMA = 1.4
 CONNECTIVITY_STEP = 0.1
 CONNECTIVITY_THETA = 0.15
-#: Alpha strictly between these counts as half-transparent for :func:`soft_share` (the "haze" of a matte).
-SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 #: Float rounding noise (e.g. -1e-16 after filtering) is clipped; anything further out is an error.
 RANGE_TOLERANCE = 1e-6
 #: The per-image numbers :func:`evaluate` returns (besides ``region``), in the order reports show them;

@@ -4,7 +4,7 @@ What the graph takes and returns, and the metadata that makes the file self-desc
 :mod:`mattecli.onnx_model`'s (which also runs such files: :class:`OnnxNet`, re-exported here); the model
 to export comes from :mod:`mattecli.loading` (a name, a weights file, a checkpoint or a run folder).
 
-BatchNorm is folded into the convolutions first, as inference does (:mod:`mattecli.models.fuse`), and the
+BatchNorm is folded into the convolutions first, as inference does (:mod:`mattecli.models.batchnorm_folding`), and the
 encoder's TensorFlow-style "same" padding is made static: for inputs whose sides are multiples of 32 every
 strided convolution sees an even size, where that padding does not depend on the size. The graph is then
 plain convolutions with no shape arithmetic, which also keeps the TorchScript exporter (``dynamo=False``)

@@ -146,7 +146,7 @@ def test_gpu_result_matches_cpu() -> None:
 def test_uint8_image_and_output_in_strips_match_the_float_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large photos stay uint8: each strip is converted on the way in and rounded on the way out, and that
     gives exactly what converting the whole image, estimating in float and rounding afterwards gives."""
-    from mattecli.media import to_uint8
+    from mattecli.image.conversion import to_uint8
 
     image, alpha, _, _ = _soft_edge_scene(height=120, width=64, ramp=20)
     pixels = to_uint8(image)

@@ -15,7 +15,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
-from mattecli.image_pipeline import OutputOptions, plan_jobs, run_jobs
+from mattecli.image.outputs import OutputOptions
+from mattecli.image.pipeline import run_jobs
+from mattecli.image.planning import plan_jobs
 
 runner = CliRunner()
 

@@ -10,7 +10,8 @@ import torch
 from conftest import make_tiny_net, synthetic_scene, trained_tiny_net
 
 from mattecli.errors import MatteError
-from mattecli.inference import Matter, tile_windows, working_size
+from mattecli.inference import Matter
+from mattecli.tiling import tile_windows, working_size
 
 
 def _scene(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -146,7 +147,10 @@ def test_tta_applies_to_full_resolution_refinement_and_video_frames() -> None:
 
 def _whole_image_refinement(matter: Matter, rgb: np.ndarray) -> np.ndarray:
     """predict_alpha as it was computed before strips: full-size coarse, band, tile sums and weights."""
-    from mattecli.inference import _resize, _tile_weight, _uncertain_band, working_size
+    from mattecli.tiling import resize as _resize
+    from mattecli.tiling import tile_weight as _tile_weight
+    from mattecli.tiling import uncertain_band as _uncertain_band
+    from mattecli.tiling import working_size
 
     height, width = rgb.shape[:2]
     small = torch.from_numpy(_resize(rgb, *working_size(height, width, matter.max_size))[None])
@@ -218,7 +222,7 @@ def test_matte_result_keeps_uint8_pixels_and_converts_on_demand() -> None:
     assert result.image.dtype == np.float32 and result.foreground.dtype == np.float32
     np.testing.assert_array_equal(result.image, unit)
     # The stored foreground is the float estimate rounded once, exactly as the PNG writer rounds it.
-    from mattecli.media import to_uint8
+    from mattecli.image.conversion import to_uint8
 
     float_foreground = matter.estimate_foreground(unit, result.alpha)
     np.testing.assert_array_equal(result.foreground_pixels, to_uint8(float_foreground))
@@ -270,7 +274,7 @@ def test_composite_returns_uint8_by_default_and_float_on_request() -> None:
 def test_input_alpha_multiplies_the_matte(tmp_path) -> None:
     from PIL import Image
 
-    from mattecli.media import read_image
+    from mattecli.image.decoding import read_image
 
     matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
     rgb = (_scene(48, 64, seed=9) * 255 + 0.5).astype(np.uint8)
@@ -346,13 +350,13 @@ def test_unusable_device_types_are_matte_errors(name: str) -> None:
 
 
 def test_rgba_and_input_alpha_in_strips_match_whole_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mattecli.inference as inference
+    import mattecli.image.conversion as conversion
 
     matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
     rgba_in = (np.random.default_rng(10).random((37, 23, 4)) * 255).astype(np.uint8)
     rgba_in[..., :3] = (_scene(37, 23, seed=10) * 255 + 0.5).astype(np.uint8)
     whole = matter.matte(rgba_in)
-    monkeypatch.setattr(inference, "STRIP_PIXELS", 23 * 4)  # 4-row strips
+    monkeypatch.setattr(conversion, "STRIP_PIXELS", 23 * 4)  # 4-row strips
     strips = matter.matte(rgba_in)
     np.testing.assert_array_equal(strips.alpha, whole.alpha)
     np.testing.assert_array_equal(
@@ -368,3 +372,21 @@ def test_rgba_and_input_alpha_in_strips_match_whole_arrays(monkeypatch: pytest.M
     np.testing.assert_array_equal(
         floats.rgba()[..., :3], np.clip(floats.foreground * 255.0 + 0.5, 0, 255).astype(np.uint8)
     )
+
+
+def test_rgba_is_the_written_png_even_on_rounding_ties() -> None:
+    """``rgba()`` rounds as the PNG writer does (ties to even), so the array is the file's pixels."""
+    import cv2
+
+    from mattecli.image.encoding import encode_rgba
+    from mattecli.inference import MatteResult
+
+    candidates = ((np.arange(255) + 0.5) / 255).astype(np.float32)
+    scaled = candidates * np.float32(255)
+    ties = candidates[(scaled % 1 == 0.5) & (np.floor(scaled) % 2 == 0)][:96].reshape(8, 12)
+    foreground = np.dstack([ties, ties[::-1], ties[:, ::-1]])
+    result = MatteResult(foreground, ties, foreground)
+    written = cv2.imdecode(
+        np.frombuffer(encode_rgba(foreground, ties, ".png"), np.uint8), cv2.IMREAD_UNCHANGED
+    )
+    np.testing.assert_array_equal(result.rgba(), written[..., [2, 1, 0, 3]])

@@ -2,7 +2,7 @@
 
 ``mattecli.video.pixels`` is the one fast path (in place, one multithreaded conversion) for frames on
 their way to the encoder; these tests pin it to :func:`mattecli.compositing.composite` and
-:func:`mattecli.media.to_uint8`, the definitions it must agree with.
+:func:`mattecli.image.conversion.to_uint8`, the definitions it must agree with.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mattecli.compositing import composite
-from mattecli.media import to_uint8
+from mattecli.image.conversion import to_uint8
 from mattecli.video.pixels import check_mattes, encoder_pixels, unit_to_uint8
 
 

@@ -85,7 +85,9 @@ def image_command(
     """
     with cli_errors():
         prefer_sleeping_threads()
-        from mattecli.image_pipeline import OutputOptions, plan_jobs, prepare_background
+        from mattecli.image.backgrounds import prepare_background
+        from mattecli.image.outputs import OutputOptions
+        from mattecli.image.planning import plan_jobs
 
         options = OutputOptions(
             background=bg,
@@ -113,7 +115,7 @@ def _run(matter, jobs, options, quiet: bool, backdrop):
         TimeRemainingColumn,
     )
 
-    from mattecli.image_pipeline import run_jobs
+    from mattecli.image.pipeline import run_jobs
 
     if quiet or not is_interactive():
         return run_jobs(matter, jobs, options, backdrop=backdrop)
@@ -142,7 +144,7 @@ def _run_one_with_tile_progress(matter, jobs, options, backdrop):
     images have none, and a bar that never moves is noise)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from mattecli.image_pipeline import run_jobs
+    from mattecli.image.pipeline import run_jobs
 
     columns = (
         TextColumn("refining"),

@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mattecli.image.conversion import to_uint8
+
 #: Pixels with TRANSITION_LOW < alpha < TRANSITION_HIGH form the transition region (the paper's code).
 TRANSITION_LOW = 0.05
 TRANSITION_HIGH = 0.95
@@ -302,7 +304,7 @@ def _colour_matrix(mean: float, rng: np.random.Generator, cfg: AugmentConfig) ->
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through the JPEG codec (in BGR order, as the codec's YCbCr conversion expects)."""
-    bgr = cv2.cvtColor((image * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(to_uint8(image, half_up=True), cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - the codec does not fail on valid uint8 input
         return image

@@ -37,6 +37,7 @@ from mattecli.data.reading import read_alpha, read_rgb
 from mattecli.data.sources import BackgroundPool, CutoutSource, Reporter, Source, make_source
 from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
+from mattecli.image.conversion import to_uint8
 
 MANIFEST = "manifest.json"
 #: IJG's base luminance quantisation table (JPEG Annex K); a file's table is this scaled by its quality.
@@ -126,7 +127,7 @@ def _pack_photo(job: tuple[Path, Path, Path | None, Path | None, int, int, int])
         alpha = read_alpha(alpha_source)
         if alpha.shape != (height, width):
             alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)
-        _write_png(alpha_target, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        _write_png(alpha_target, to_uint8(alpha, half_up=True))
 
 
 def _pack_cutout(source: Path, target: Path, long_side: int) -> None:
@@ -144,7 +145,7 @@ def _pack_cutout(source: Path, target: Path, long_side: int) -> None:
     premultiplied = cv2.resize(rgba[:, :, :3] * alpha, (width, height), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)[:, :, None]
     colour = np.where(alpha > 1e-6, premultiplied / np.maximum(alpha, 1e-6), 0.0)
-    out = np.clip(np.concatenate([colour, alpha], axis=2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = to_uint8(np.concatenate([colour, alpha], axis=2), half_up=True)
     ok, data = cv2.imencode(".png", out, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise MatteError("cannot encode PNG", target)
@@ -361,7 +362,7 @@ def _estimate_one(job: tuple[Path, Path, Path]) -> None:
     alpha = read_alpha(alpha_path)
     foreground = estimate_foreground(rgb, alpha)
     temporary = target.with_name(f".{target.name}.part")
-    _write_jpeg(temporary, np.clip(foreground * 255.0 + 0.5, 0, 255).astype(np.uint8), 95)
+    _write_jpeg(temporary, to_uint8(foreground, half_up=True), 95)
     os.replace(temporary, target)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mattecli.image.conversion import to_uint8
+
 #: File suffixes treated as images when listing data folders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -54,8 +56,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    return np.clip(image.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return to_uint8(image)  # the integer rule gives what (x / 257 + 0.5) did, for every 16-bit code
+    return to_uint8(image.astype(np.float32), half_up=True)
 
 
 def _to_unit_float(channel: np.ndarray) -> np.ndarray:

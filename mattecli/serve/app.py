@@ -15,14 +15,16 @@ Safe by default (the page and API are meant for one machine, or a trusted networ
 - a request can only send an image: no option names a path on the server or a URL to fetch;
 - bound to loopback, the server answers only requests addressed to a loopback name (a web page elsewhere
   cannot reach it through DNS rebinding), and CORS is off unless origins are listed.
+
+This module holds the routes and the state they share; checking a request's options, body and image is
+:mod:`~mattecli.serve.requests`, the Host check and security headers :mod:`~mattecli.serve.guard`, and the
+bytes of the answer :mod:`~mattecli.serve.render`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
-import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,31 +41,28 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mattecli.errors import MatteError
-from mattecli.serve.render import PARAMETERS, RenderOptions, parse_options, render
+from mattecli.serve.guard import LOOPBACK_NAMES, Guard
+from mattecli.serve.render import PARAMETERS, render
+from mattecli.serve.requests import (
+    MB,
+    ApiError,
+    body_kind,
+    check_declared_length,
+    decode_upload,
+    error_response,
+    request_options,
+    too_large,
+    upload_name,
+)
 from mattecli.serve.worker import ModelWorker, QueueFull, WorkerStopped
 
-MB = 1024 * 1024
-#: Formats the server decodes (those of ``matte image``); Pillow's name for each, as its header says.
-SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP"})
-SUPPORTED_TEXT = "JPEG, PNG, WebP, TIFF or BMP"
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-_SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
-        b"frame-ancestors 'none'; form-action 'self'",
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -79,26 +78,10 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
 
 
-class ApiError(Exception):
-    """A request that cannot be answered with an image: the status and the one-line reason."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(" ".join(message.split()))
-        self.status = status
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        return error_response(self.status, str(self), self.headers)
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
 def create_app(matter, settings: ServeSettings | None = None) -> Starlette:
     """The ASGI app for a loaded :class:`~mattecli.inference.Matter`; its lifespan runs the model worker."""
     server = _Server(matter, settings or ServeSettings())
-    middleware = [Middleware(_Guard, allowed_hosts=server.settings.allowed_hosts)]
+    middleware = [Middleware(Guard, allowed_hosts=server.settings.allowed_hosts)]
     if server.settings.cors_origins:
         middleware.append(
             Middleware(
@@ -172,20 +155,20 @@ class _Server:
     async def _matte(self, request: Request) -> Response:
         settings = self.settings
         query = list(request.query_params.multi_items())
-        options = _options(query)
-        kind = _body_kind(request.headers.get("content-type"))
-        _check_declared_length(request.headers.get("content-length"), settings.max_upload_bytes)
+        options = request_options(query)
+        kind = body_kind(request.headers.get("content-type"))
+        check_declared_length(request.headers.get("content-length"), settings.max_upload_bytes)
         phase, name = "upload", "upload"
         try:
             with anyio.fail_after(settings.timeout):
                 if kind == "form":
                     data, name, fields = await self._read_form(request)
                     if fields:
-                        options = _options(query + fields)
+                        options = request_options(query + fields)
                 else:
                     data, name = b"".join([c async for c in self._body(request)]), "upload"
                 phase = "decode"
-                image = await self._in_thread(_decode, data, name, settings.max_pixels)
+                image = await self._in_thread(decode_upload, data, name, settings.max_pixels)
                 del data
                 phase = "model"
                 alpha = await asyncio.wrap_future(self._submit(image))
@@ -223,7 +206,7 @@ class _Server:
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
-                    raise ApiError(413, _too_large(limit))
+                    raise ApiError(413, too_large(limit))
                 yield chunk
         except ClientDisconnect:
             raise ApiError(400, "the client went away before the upload finished") from None
@@ -246,7 +229,7 @@ class _Server:
                 raise ApiError(400, f"no file in the form field 'image'{also}")
             data = await upload.read()
             fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-            return data, _upload_name(upload.filename), fields
+            return data, upload_name(upload.filename), fields
         finally:
             await form.close()
 
@@ -295,47 +278,6 @@ class _Server:
         )
 
 
-class _Guard:
-    """ASGI middleware: security headers on every response; with ``allowed_hosts``, requests whose Host
-    header names another server are refused (what a DNS-rebinding page would send)."""
-
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None) -> None:
-        self.app = app
-        self.allowed = None if allowed_hosts is None else {name.lower() for name in allowed_hosts}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS]}
-            await send(message)
-
-        host = _host_name(scope)
-        if self.allowed is not None and host not in self.allowed:
-            response = error_response(
-                400,
-                f"this server answers requests for {', '.join(sorted(self.allowed))} only, not {host!r} "
-                "(start it with --host to serve other names)",
-            )
-            await response(scope, receive, send_secured)
-            return
-        await self.app(scope, receive, send_secured)
-
-
-def _host_name(scope: Scope) -> str:
-    """The Host header without its port ("[::1]:7860" -> "::1")."""
-    for key, value in scope.get("headers", []):
-        if key == b"host":
-            host = value.decode("latin-1").strip().lower()
-            if host.startswith("["):
-                return host[1:].split("]", 1)[0]
-            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return ""
-
-
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404:
@@ -352,89 +294,11 @@ async def _internal_error(_request: Request, _error: Exception) -> Response:
     return error_response(500, "internal server error (the server's log has the details)")
 
 
-def _options(pairs: list[tuple[str, str]]) -> RenderOptions:
-    try:
-        return parse_options(pairs)
-    except MatteError as error:
-        raise ApiError(400, str(error)) from None
-
-
-def _body_kind(content_type: str | None) -> str:
-    """'form' for multipart uploads, 'raw' for an image as the body; 415 for anything else."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "multipart/form-data":
-        return "form"
-    if not media or media == "application/octet-stream" or media.startswith("image/"):
-        return "raw"
-    raise ApiError(
-        415,
-        f"Content-Type {media} is not accepted: send multipart/form-data with the file in the field "
-        "'image', or the image itself as the body (image/* or application/octet-stream)",
-    )
-
-
-def _check_declared_length(header: str | None, limit: int) -> None:
-    if header is None:
-        return
-    try:
-        length = int(header)
-    except ValueError:
-        raise ApiError(400, f"bad Content-Length {header!r}") from None
-    if length > limit:
-        raise ApiError(413, _too_large(limit))
-
-
-def _too_large(limit: int) -> str:
-    return f"the upload is larger than this server's limit of {limit / MB:g} MB"
-
-
-def _upload_name(filename: str | None) -> str:
-    """The uploaded file's own name (no folders, printable, short) for messages and download names."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(character for character in name if character.isprintable())[:100].strip()
-    return name or "upload"
-
-
 def _model_id(model_name: str) -> str:
     """A built-in name as it is; a weights file by its stem (the server's folders are nobody's business)."""
     if model_name.endswith(".safetensors") or "/" in model_name or os.sep in model_name:
         return os.path.basename(model_name).removesuffix(".safetensors")
     return model_name
-
-
-def _decode(data: bytes, name: str, max_pixels: int):
-    """Check format and size from the header, then decode as ``matte image`` does (one-line errors)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from mattecli.media import decode_image
-
-    if not data:
-        raise ApiError(400, f"{name}: the upload is empty")
-    size = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as picture:
-                image_format, size = picture.format, picture.size
-    except UnidentifiedImageError:
-        raise ApiError(400, f"{name}: not an image (send {SUPPORTED_TEXT})") from None
-    except Image.DecompressionBombError:
-        raise ApiError(413, f"{name}: the image has too many pixels for this server") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        image_format = None  # a damaged header: decode_image below says precisely what is wrong
-    if image_format is not None and image_format not in SUPPORTED_FORMATS:
-        raise ApiError(415, f"{name}: {image_format} images are not supported (send {SUPPORTED_TEXT})")
-    if size is not None and size[0] * size[1] > max_pixels:
-        width, height = size
-        raise ApiError(
-            413,
-            f"{name}: the image is {width} x {height} = {width * height / 1e6:.1f} MP; "
-            f"this server takes at most {max_pixels / 1e6:g} MP",
-        )
-    try:
-        return decode_image(data, name)
-    except MatteError as error:
-        raise ApiError(400, str(error)) from None
 
 
 def _load_static() -> dict[str, bytes]:

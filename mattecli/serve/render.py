@@ -102,13 +102,14 @@ def _boolean(name: str, values: dict[str, str], default: bool) -> bool:
 
 
 def render(image, alpha: np.ndarray, options: RenderOptions) -> bytes:
-    """Encode the requested output for a decoded upload (:class:`~mattecli.media.LoadedImage`) and the
-    network's matte (H x W float32) as ``matte image`` writes it: colours are decontaminated with the
+    """Encode the requested output for a decoded upload (:class:`~mattecli.image.decoding.LoadedImage`) and
+    the network's matte (H x W float32) as ``matte image`` writes it: colours are decontaminated with the
     network's matte, then the upload's own alpha channel (if any) is multiplied in, so that what was
     transparent stays transparent."""
-    from mattecli import media
     from mattecli.compositing import composite
     from mattecli.foreground import estimate_foreground
+    from mattecli.image.conversion import unit_float
+    from mattecli.image.encoding import encode_alpha, encode_rgb, encode_rgba
 
     pixels = image.pixels
     foreground = pixels
@@ -117,10 +118,10 @@ def render(image, alpha: np.ndarray, options: RenderOptions) -> bytes:
         out = np.empty(pixels.shape, np.uint8) if pixels.dtype == np.uint8 else None
         foreground = estimate_foreground(pixels, alpha, out=out)
     if image.alpha_pixels is not None:
-        alpha = alpha * media.unit_float(image.alpha_pixels)
+        alpha = alpha * unit_float(image.alpha_pixels)
     if options.output == "matte":
-        return media.encode_alpha(alpha, options.suffix)
+        return encode_alpha(alpha, options.suffix)
     if options.output == "composite":
         colour = np.asarray(options.background, np.float32)
-        return media.encode_rgb(composite(foreground, alpha, colour, dtype=np.uint8), options.suffix)
-    return media.encode_rgba(foreground, alpha, options.suffix)
+        return encode_rgb(composite(foreground, alpha, colour, dtype=np.uint8), options.suffix)
+    return encode_rgba(foreground, alpha, options.suffix)

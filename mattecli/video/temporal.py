@@ -24,14 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mattecli.certainty import SOFT_HIGH, SOFT_LOW
 from mattecli.video.limits import check_strength
 
 #: Grey-level change (0..255, on the downscaled image) below which a pixel counts as still ...
 STILL_LEVEL = 2.0
 #: ... and above which it counts as fully moving; in between the smoothing fades out linearly.
 MOTION_LEVEL = 8.0
-#: Alpha strictly between these values is a soft edge (the pixels the flicker measure looks at).
-SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 #: Motion is judged on an image with at most this long side ...
 ANALYSIS_SIZE = 320
 #: ... after a box blur of this size, which averages grain away but not the change at a moving edge.

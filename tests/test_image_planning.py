@@ -14,14 +14,9 @@ import pytest
 from PIL import Image
 
 from mattecli.errors import MatteError
-from mattecli.image_pipeline import (
-    STDOUT,
-    OutputOptions,
-    check_options,
-    is_own_output,
-    plan_jobs,
-    prepare_background,
-)
+from mattecli.image.backgrounds import prepare_background
+from mattecli.image.outputs import OutputOptions, check_options, is_own_output
+from mattecli.image.planning import STDOUT, plan_jobs
 
 
 def _image(path: Path, size: tuple[int, int] = (8, 6)) -> Path:

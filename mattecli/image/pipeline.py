@@ -1,0 +1,155 @@
+"""Running a planned ``matte image`` batch: matte each job's image and write its output(s), counting
+what was done, skipped (outputs exist) and failed.
+
+This is what ``matte image`` runs, usable from Python too::
+
+    from mattecli import Matter
+    from mattecli.image import OutputOptions, plan_jobs, prepare_background, run_jobs
+    options = OutputOptions(background="beach.jpg")
+    jobs = plan_jobs(["shots/"], "cut/", options)      # checks everything it can without the model
+    backdrop = prepare_background(options.background)  # decoded once, up front
+    summary = run_jobs(Matter(), jobs, options, backdrop=backdrop)
+
+The steps before this one: :mod:`~mattecli.image.planning` (inputs -> jobs, everything refused before the
+model loads), :mod:`~mattecli.image.outputs` (options, formats, names), :mod:`~mattecli.image.backgrounds`
+(``--bg``). A bad file in a batch is reported and skipped so that a run over 2,000 product shots finishes;
+the summary's ``failed`` list says which files failed and why.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mattecli.errors import MatteError
+from mattecli.image.backgrounds import Backdrop, prepare_background
+from mattecli.image.decoding import read_image
+from mattecli.image.encoding import encode_alpha, encode_rgb, encode_rgba, write_bytes
+from mattecli.image.outputs import OutputOptions, normal_extension, preview_path
+from mattecli.image.planning import STDOUT, ImageJob
+
+
+@dataclass
+class BatchSummary:
+    """Counts for the end-of-run summary; ``failed`` holds (path, one-line reason)."""
+
+    done: int = 0
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_jobs(
+    matter,
+    jobs: list[ImageJob],
+    options: OutputOptions,
+    on_progress: Callable[[ImageJob, str], None] | None = None,
+    backdrop: Backdrop | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Process every job; existing outputs are skipped unless ``overwrite``; failures are collected.
+
+    A job is skipped when any file it would write exists (the result, or the preview sheet with
+    ``--preview``). ``on_progress(job, status)`` is called after each job with status "done", "skipped"
+    or "failed". ``backdrop``: a prepared ``--bg`` (prepared here when None). ``on_tile(done, total)`` is
+    called after each full-resolution refinement tile of the image being matted (for a progress bar).
+    """
+    if options.background and backdrop is None:
+        backdrop = prepare_background(options.background)
+    summary = BatchSummary()
+    start = time.perf_counter()
+    for job in jobs:
+        existing = [path for path in job.files(options) if path != STDOUT and path.exists()]
+        if existing and not options.overwrite:
+            summary.skipped.append(existing[0])
+            status = "skipped"
+        else:
+            try:
+                process_image(matter, job, options, backdrop, on_tile)
+                summary.done += 1
+                status = "done"
+            except MatteError as exc:
+                summary.failed.append((job.source, str(exc)))
+                status = "failed"
+        if on_progress is not None:
+            on_progress(job, status)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def process_image(
+    matter,
+    job: ImageJob,
+    options: OutputOptions,
+    backdrop: Backdrop | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> None:
+    """Matte one image and write its output(s) atomically.
+
+    Everything is encoded in memory before the first byte is written, so an image that fails leaves no
+    file and no folder behind.
+    """
+    if options.background and backdrop is None:
+        backdrop = prepare_background(options.background)
+    image = job.image if job.image is not None else read_image(job.source)
+    try:
+        result = matter.matte(
+            image,
+            decontaminate=options.decontaminate,
+            keep_input_alpha=options.keep_input_alpha,
+            on_tile=on_tile,
+        )
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise MatteError(f"could not process image ({reason})", job.source) from None
+    suffix = normal_extension(options.extension or "png") if job.target == STDOUT else job.target.suffix
+    data = encode_result(result, options, suffix, backdrop, name=job.target)
+    sheet = None
+    if options.preview:
+        from mattecli.compositing import preview_sheet
+
+        sheet = encode_rgb(preview_sheet(result.pixels, result.alpha, result.foreground_pixels), ".jpg")
+    if job.target == STDOUT:
+        write_stdout(data)
+        return
+    write_bytes(job.target, data, options.overwrite)
+    if sheet is not None:
+        write_bytes(preview_path(job.target), sheet, options.overwrite)
+
+
+def encode_result(
+    result, options: OutputOptions, suffix: str, backdrop: Backdrop | None = None, name: Path | None = None
+) -> bytes:
+    """The requested output of one :class:`~mattecli.inference.MatteResult`, encoded as ``suffix``."""
+    from mattecli.compositing import composite
+
+    if options.alpha_only:
+        return encode_alpha(result.alpha, suffix, depth=options.depth, name=name)
+    if options.background:
+        backdrop = backdrop or prepare_background(options.background)
+        height, width = result.alpha.shape
+        picture = composite(
+            result.foreground_pixels, result.alpha, backdrop.fill(height, width), dtype=np.uint8
+        )
+        return encode_rgb(picture, suffix, name=name)
+    return encode_rgba(result.foreground_pixels, result.alpha, suffix, name=name)
+
+
+def write_stdout(data: bytes) -> None:
+    """Write the image bytes, and nothing else, to stdout."""
+    stream = sys.stdout.buffer
+    try:
+        stream.write(data)
+        stream.flush()
+    except BrokenPipeError:
+        # The reader went away. Point stdout at /dev/null so that Python's own flush at exit does not
+        # complain a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise MatteError("the program reading the output stopped (broken pipe)", STDOUT) from None
