@@ -661,11 +661,11 @@ def main(argv: list[str] | None = None) -> None:
     if not models and not args.history:
         models = {"lite": "lite"}
     photos = load_photos(args.data, args.names)
-    print(f"{len(photos)} photos from {args.data}; models: {', '.join(models)}; torch threads 1")
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.history:
             models = {**history_models(Path(tmp)), **models}
+        print(f"{len(photos)} photos from {args.data}; models: {', '.join(models)}; torch threads 1")
         main_model = models.get("round4", next(iter(models.values())))
         matter = make_matter(main_model)
         if "gt" in sections:
