@@ -27,7 +27,7 @@ from mattecli.errors import MatteError
 from mattecli.models import LateFusionNet
 from mattecli.training import RunConfig, prepare_config, train
 from mattecli.training.checkpoint import list_checkpoints, load_checkpoint
-from mattecli.training.logging import read_metrics
+from mattecli.training.run_log import read_metrics
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import configure_stage, set_stage_mode
 from mattecli.weights import load_weights, save_weights

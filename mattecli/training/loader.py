@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
+
+from mattecli.training.runconfig import RunConfig
 
 #: Exceptions that mean "this sample is unusable" rather than "the program is broken".
 SAMPLE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
@@ -195,3 +197,39 @@ def keyed_collate(collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> 
         return batch
 
     return wrapped
+
+
+def build_training_data(
+    config: RunConfig, rank: int, world_size: int, pin_memory: bool
+) -> tuple[GlobalBatchSampler, DataLoader]:
+    """The run's batch order and its DataLoader over the training data.
+
+    Refuses a global batch that the processes cannot share equally, or that the data cannot fill once.
+    """
+    from mattecli.data import build_dataset, collate, worker_init_fn
+    from mattecli.errors import MatteError
+
+    base = build_dataset(
+        config.data, size=config.size, train=True, seed=config.seed, epoch_length=config.epoch_length
+    )
+    if config.batch_size % world_size:
+        raise MatteError(
+            f"--batch-size {config.batch_size} (the global batch) is not divisible by the "
+            f"{world_size} processes"
+        )
+    if len(base) < config.batch_size:
+        raise MatteError(
+            f"the training data has {len(base)} samples, fewer than one batch of {config.batch_size}",
+            config.data,
+        )
+    sampler = GlobalBatchSampler(len(base), config.batch_size, rank, world_size, config.seed)
+    loader = DataLoader(
+        KeyedSamples(base, config.seed),
+        batch_sampler=sampler,
+        num_workers=config.workers,
+        collate_fn=keyed_collate(collate),
+        worker_init_fn=worker_init_fn if config.workers else None,
+        persistent_workers=config.workers > 0,
+        pin_memory=pin_memory,
+    )
+    return sampler, loader
