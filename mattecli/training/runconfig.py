@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mattecli.errors import MatteError
+from mattecli.losses import STAGES, WEIGHT_DECAY_MODES
 
-STAGES = ("seg", "fusion", "joint")
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "fp64")
-WEIGHT_DECAY_MODES = ("code", "paper", "none")
 
 #: The authors' cyclic learning-rate range per stage (lower, upper).
 STAGE_LR_RANGES = {"seg": (5e-4, 1.5e-3), "fusion": (1e-5, 5e-4), "joint": (1e-5, 5e-4)}
