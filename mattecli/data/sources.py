@@ -45,16 +45,39 @@ TRAIN_BACKGROUND_ZOOM = (0.5, 1.0)
 
 
 class Reporter:
-    """Logs a warning for each bad file once per process (a worker process keeps its own record)."""
+    """Reports each bad file once per process (a worker process keeps its own record): the one channel
+    through which the data package says what it skipped.
+
+    By default a report is a warning on the ``mattecli.data`` logger. A consumer that reports elsewhere
+    (the trainer: its run log, from whichever worker met the file) calls :meth:`collect`; reports are then
+    kept instead, for :meth:`take` to hand over."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
+        self._kept: list[str] | None = None
 
     def warn(self, path: str | Path, problem: str) -> None:
         key = str(path)
-        if key not in self._seen:
-            self._seen.add(key)
-            LOG.warning("%s: %s; skipped", key, problem)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        message = f"{key}: {problem}; skipped"
+        if self._kept is None:
+            LOG.warning("%s", message)
+        else:
+            self._kept.append(message)
+
+    def collect(self) -> None:
+        """Keep reports for :meth:`take` from now on instead of logging them."""
+        if self._kept is None:
+            self._kept = []
+
+    def take(self) -> list[str]:
+        """The reports kept since the last call (empty unless :meth:`collect` was called)."""
+        if self._kept is None:
+            return []
+        kept, self._kept = self._kept, []
+        return kept
 
 
 @dataclass
