@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mattecli.training import distributed as dist_utils
+from mattecli.training.distributed import convert_sync_batchnorm
 from mattecli.training.stages import BranchesOnly, bn_training_modules, configure_stage, set_stage_mode
 
 
@@ -17,7 +17,7 @@ def place_for_training(
     """Prepare ``model`` in place; returns its parameter dtype and the parameters the stage trains."""
     if distributed:
         for module in bn_training_modules(model, stage):
-            dist_utils.convert_sync_batchnorm(module, device)
+            convert_sync_batchnorm(module, device)
     # fp64 is for numerical checks (e.g. that N processes match one exactly); fp32 otherwise.
     param_dtype = torch.float64 if precision == "fp64" else torch.float32
     # channels_last (NHWC) lets oneDNN and cuDNN pick their fast convolution kernels, as at inference:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mattecli.training import distributed as dist_utils
+from mattecli.training.distributed import all_reduce_mean, barrier, broadcast_object, gather_objects
 from mattecli.training.run_log import RunLogger
 from mattecli.training.runconfig import RunConfig
 from mattecli.training.stages import set_stage_mode
@@ -57,7 +57,7 @@ def log_window(
     device: torch.device,
 ) -> None:
     """One ``train`` record and the live line for the window's steps (means over every process)."""
-    values = dist_utils.all_reduce_mean(window.means(), device)
+    values = all_reduce_mean(window.means(), device)
     samples_per_s = window.samples * world_size / max(window.seconds, 1e-9)
     record = {
         "step": step,
@@ -78,7 +78,7 @@ def log_window(
 def report_skipped(logger: RunLogger, messages: list[str], step: int, distributed: bool) -> None:
     """Warn about the unreadable files every process met since the last log line (each file once:
     the data package skips a bad file for the rest of the run after reporting it)."""
-    everywhere = dist_utils.gather_objects(messages) if distributed else [messages]
+    everywhere = gather_objects(messages) if distributed else [messages]
     for text in dict.fromkeys(m for ms in everywhere for m in ms):
         logger.warn(f"skipped bad sample {text}", step=step)
 
@@ -115,7 +115,7 @@ def validate(
         logger.record("val", result)
         shown = " ".join(f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float))
         logger.info(f"validation at step {step} ({summary['region']} image): {shown}")
-    result = dist_utils.broadcast_object(result)
+    result = broadcast_object(result)
     set_stage_mode(model, config.stage)
-    dist_utils.barrier()
+    barrier()
     return result
