@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mattecli.training import RunConfig, train  # noqa: E402
-from mattecli.training.logging import read_metrics  # noqa: E402
+from mattecli.training.run_log import read_metrics  # noqa: E402
 
 
 def make_data(root: Path, n: int = 24, size: tuple[int, int] = (480, 640)) -> Path:

@@ -27,7 +27,8 @@ from torch import Tensor, nn
 
 from mattecli.models import LateFusionOutput
 
-#: Pixels with LOW < alpha < HIGH are "transition" pixels, the rest "hard" (the code's thresholds).
+#: Pixels with LOW < alpha < HIGH are "transition" pixels, the rest "hard" (the code's thresholds). The
+#: data's transition-centred crops (mattecli.data.augment) use the same region, where these losses act.
 TRANSITION_LOW = 0.05
 TRANSITION_HIGH = 0.95
 #: Cross-entropy weights on hard and transition pixels.
@@ -45,7 +46,9 @@ SPARSITY_WEIGHT = 0.01
 #: Joint stage: weight of the branches' CE + L_d next to L_u.
 JOINT_BRANCH_WEIGHT = 0.5
 WEIGHT_DECAY = 0.01
+#: How weight decay is applied (:func:`weight_decay_penalty`); also the run configuration's choices.
 WEIGHT_DECAY_MODES = ("code", "paper", "none")
+#: The paper's three training stages, each with its own loss (:func:`stage_loss`); the one list of them.
 STAGES = ("seg", "fusion", "joint")
 
 

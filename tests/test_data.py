@@ -31,7 +31,7 @@ from mattecli.data import (
     write_names,
 )
 from mattecli.data.augment import photometric, transition_mask
-from mattecli.data.sources import paste_cutout
+from mattecli.data.composites import paste_cutout
 from mattecli.errors import MatteError
 
 GEOMETRY = AugmentConfig().geometric_only()
@@ -572,7 +572,8 @@ def test_pack_holds_the_training_split_resized_without_foregrounds(recipe: Path,
 def test_packed_foregrounds_are_estimated_and_the_pack_matches_the_recipe(
     recipe: Path, tmp_path: Path
 ) -> None:
-    from mattecli.data.pack import estimate_pack_foregrounds, pack_training_data, verify_pack
+    from mattecli.data.pack import estimate_pack_foregrounds, pack_training_data
+    from mattecli.data.pack_verify import verify_pack
 
     dest = tmp_path / "pack"
     summary = pack_training_data(recipe, dest, long_side=128)

@@ -30,7 +30,7 @@ from mattecli.config import PAPER
 from mattecli.training import RunConfig, train
 from mattecli.training.checkpoint import load_checkpoint
 from mattecli.training.distributed import CpuSyncBatchNorm
-from mattecli.training.logging import read_metrics
+from mattecli.training.run_log import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 NARROW_DENSENET = PAPER.replace(

@@ -6,7 +6,9 @@ is built from the source with :mod:`ast`, so lazy imports (the ones that keep ``
 count as much as module-level ones. A package's ``__init__`` is a module of its own (``mattecli.training``);
 ``from mattecli.training import checkpoint`` is an edge to the submodule, ``from mattecli.training import
 train`` one to the package. Importing a submodule also runs its packages' ``__init__`` files; those
-implicit edges are left out (every package would otherwise form a circle with its own submodules).
+implicit edges are left out (every package would otherwise form a circle with its own submodules), and so
+are imports under ``if __name__ == "__main__":`` (they run only when the module is the program, ``python -m``,
+and then it is ``__main__``, not the package module that the other side imports).
 """
 
 from __future__ import annotations
@@ -37,10 +39,30 @@ def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+def _is_main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":``"""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    return (
+        isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def _import_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node of ``tree`` except those under a top-level ``__main__`` guard."""
+    kept = [node for node in tree.body if not _is_main_guard(node)]
+    return [child for node in kept for child in ast.walk(node)]
+
+
 def imports_of(module: str, path: Path, modules: set[str]) -> set[str]:
-    """The mattecli modules that ``module`` imports anywhere in its source."""
+    """The mattecli modules that ``module`` imports anywhere in its source (``__main__`` guards aside)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -96,6 +118,8 @@ def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> N
         "mattecli.pkg.a": ("a.py", "def f():\n    from . import b\n"),
         "mattecli.pkg.b": ("b.py", "import os\nfrom mattecli.pkg import a\n"),
         "mattecli.pkg.c": ("c.py", "from mattecli.pkg import x\nimport mattecli.pkg.b\n"),
+        "mattecli.pkg.d": ("d.py", "import os\nif __name__ == '__main__':\n    from mattecli.pkg import e\n"),
+        "mattecli.pkg.e": ("e.py", "from mattecli.pkg import d\n"),
     }
     for name, text in files.values():
         (package / name).write_text(text)
@@ -105,6 +129,8 @@ def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> N
         "mattecli.pkg.a": {"mattecli.pkg.b"},
         "mattecli.pkg.b": {"mattecli.pkg.a"},
         "mattecli.pkg.c": {"mattecli.pkg", "mattecli.pkg.b"},
+        "mattecli.pkg.d": set(),  # the __main__ guard's import runs only as a program
+        "mattecli.pkg.e": {"mattecli.pkg.d"},
     }
     assert find_cycle(edges) == ["mattecli.pkg.a", "mattecli.pkg.b", "mattecli.pkg.a"]
     assert find_cycle({**edges, "mattecli.pkg.b": set()}) is None

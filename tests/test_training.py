@@ -27,7 +27,7 @@ from mattecli.errors import MatteError
 from mattecli.models import LateFusionNet
 from mattecli.training import RunConfig, prepare_config, train
 from mattecli.training.checkpoint import list_checkpoints, load_checkpoint
-from mattecli.training.logging import read_metrics
+from mattecli.training.run_log import read_metrics
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import configure_stage, set_stage_mode
 from mattecli.weights import load_weights, save_weights
@@ -522,7 +522,7 @@ def test_width_settings_build_a_wider_variant_of_the_config(work: Path, tmp_path
 
 
 def test_budget_plan_fits_whole_cycles_into_the_time_left() -> None:
-    from mattecli.training.trainer import plan_budget
+    from mattecli.training.budget import plan_budget
 
     # 10 steps/s, 100 s left: 1000 steps in 2 cycles = half cycles of 250 steps after the 20 probe steps.
     assert plan_budget(rate=10.0, seconds_left=100.0, hold=20, cycles=2) == (250, 1020)

@@ -1,7 +1,5 @@
-"""``matte train`` (one training stage) and ``matte export`` (checkpoint -> inference weights).
-
-Every option defaults to None here so that the trainer can tell "not given" from "given": a flag overrides
-the ``--config`` file, and a resumed run refuses flags that would change what it computes.
+"""``matte train`` (one training stage), ``matte export`` (checkpoint -> inference weights) and ``matte
+average`` (a model soup). The options are declared in :mod:`mattecli.cli.train_options`.
 """
 
 from __future__ import annotations
@@ -11,10 +9,12 @@ from pathlib import Path
 import typer
 
 from mattecli.cli.common import cli_errors, console
-
-_STAGE_HELP = (
-    "seg: encoder + both decoders (BN statistics update); fusion: only the fusion network "
-    "(the rest frozen, BN in eval); joint: everything, all BN statistics frozen."
+from mattecli.cli.train_options import (
+    STAGE_HELP,
+    OverwriteOption,
+    TrainDeviceOption,
+    output_option,
+    setting,
 )
 
 
@@ -24,111 +24,85 @@ def train_command(
         metavar="DATA",
         help="Training data: a folder (layout auto-detected) or a TOML data spec (or data = in --config).",
     ),
-    stage: str | None = typer.Option(
-        None, "--stage", metavar="STAGE", help=f"seg, fusion or joint. {_STAGE_HELP}"
+    stage: str | None = setting("--stage", metavar="STAGE", help=f"seg, fusion or joint. {STAGE_HELP}"),
+    config: str | None = setting(
+        "--config", metavar="FILE", help="TOML file with any of these settings (flags override it)."
     ),
-    config: str | None = typer.Option(
-        None, "--config", metavar="FILE", help="TOML file with any of these settings (flags override it)."
+    out: str | None = setting(
+        "--out", "-o", metavar="DIR", help="Run folder (default runs/STAGE-DATE-TIME)."
     ),
-    out: str | None = typer.Option(
-        None, "--out", "-o", metavar="DIR", help="Run folder (default runs/STAGE-DATE-TIME)."
+    init: str | None = setting(
+        "--init", metavar="PATH", help="Start from weights: a .safetensors file or a training checkpoint."
     ),
-    init: str | None = typer.Option(
-        None,
-        "--init",
-        metavar="PATH",
-        help="Start from weights: a .safetensors file or a training checkpoint.",
+    resume: str | None = setting(
+        "--resume", metavar="PATH", help="Continue a stopped run: its folder or a checkpoint (.pt)."
     ),
-    resume: str | None = typer.Option(
-        None, "--resume", metavar="PATH", help="Continue a stopped run: its folder or a checkpoint (.pt)."
+    model_config: str | None = setting(
+        "--model-config", metavar="NAME|FILE", help="lite (default), paper, or a ModelConfig JSON file."
     ),
-    model_config: str | None = typer.Option(
-        None, "--model-config", metavar="NAME|FILE", help="lite (default), paper, or a ModelConfig JSON file."
-    ),
-    pretrained: bool | None = typer.Option(
-        None,
+    pretrained: bool | None = setting(
         "--pretrained/--no-pretrained",
+        metavar=None,
         help="ImageNet weights for a new encoder (default on; ignored with --init/--resume).",
     ),
-    size: int | None = typer.Option(None, "--size", metavar="N", help="Training crop side (default 320)."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", "-b", metavar="N", help="Global batch over all processes (default 2)."
+    size: int | None = setting("--size", help="Training crop side (default 320)."),
+    batch_size: int | None = setting(
+        "--batch-size", "-b", help="Global batch over all processes (default 2)."
     ),
-    steps: int | None = typer.Option(None, "--steps", metavar="N", help="Total optimiser steps."),
-    epochs: float | None = typer.Option(
-        None, "--epochs", metavar="N", help="Length in epochs when --steps is not given (default 10)."
+    steps: int | None = setting("--steps", help="Total optimiser steps."),
+    epochs: float | None = setting(
+        "--epochs", help="Length in epochs when --steps is not given (default 10)."
     ),
-    epoch_length: int | None = typer.Option(
-        None, "--epoch-length", metavar="N", help="Samples per epoch (default: the data's size or spec)."
+    epoch_length: int | None = setting(
+        "--epoch-length", help="Samples per epoch (default: the data's size or spec)."
     ),
-    workers: int | None = typer.Option(None, "--workers", "-j", metavar="N", help="Data loader processes."),
-    seed: int | None = typer.Option(
-        None, "--seed", metavar="N", help="Seed for initialisation and data order."
+    workers: int | None = setting("--workers", "-j", help="Data loader processes."),
+    seed: int | None = setting("--seed", help="Seed for initialisation and data order."),
+    optimizer: str | None = setting("--optimizer", metavar="NAME", help="sgd (the paper's) or adamw."),
+    lr_min: float | None = setting(
+        "--lr-min", metavar="LR", help="Cyclic LR low (seg 5e-4, fusion/joint 1e-5)."
     ),
-    optimizer: str | None = typer.Option(
-        None, "--optimizer", metavar="NAME", help="sgd (the paper's) or adamw."
+    lr_max: float | None = setting(
+        "--lr-max", metavar="LR", help="Cyclic LR high (seg 1.5e-3, fusion/joint 5e-4)."
     ),
-    lr_min: float | None = typer.Option(
-        None, "--lr-min", metavar="LR", help="Cyclic LR low (seg 5e-4, fusion/joint 1e-5)."
+    half_cycle_epochs: float | None = setting(
+        "--half-cycle-epochs", help="Epochs from LR low to high (default 2)."
     ),
-    lr_max: float | None = typer.Option(
-        None, "--lr-max", metavar="LR", help="Cyclic LR high (seg 1.5e-3, fusion/joint 5e-4)."
+    momentum: float | None = setting("--momentum", metavar="X", help="SGD momentum (default 0.9)."),
+    clip_norm: float | None = setting(
+        "--clip-norm", metavar="X", help="Gradient clipping norm (default 5; 0 disables)."
     ),
-    half_cycle_epochs: float | None = typer.Option(
-        None, "--half-cycle-epochs", metavar="N", help="Epochs from LR low to high (default 2)."
-    ),
-    momentum: float | None = typer.Option(
-        None, "--momentum", metavar="X", help="SGD momentum (default 0.9)."
-    ),
-    clip_norm: float | None = typer.Option(
-        None, "--clip-norm", metavar="X", help="Gradient clipping norm (default 5; 0 disables)."
-    ),
-    weight_decay: str | None = typer.Option(
-        None,
+    weight_decay: str | None = setting(
         "--weight-decay",
         metavar="MODE",
         help="code: the authors' per-weight penalty (default); paper: optimiser decay; none.",
     ),
-    optimizer_weight_decay: float | None = typer.Option(
-        None,
-        "--optimizer-weight-decay",
-        metavar="X",
-        help="Decay used by --weight-decay paper (default 1e-4).",
+    optimizer_weight_decay: float | None = setting(
+        "--optimizer-weight-decay", metavar="X", help="Decay used by --weight-decay paper (default 1e-4)."
     ),
-    authors_extras: bool | None = typer.Option(
-        None,
+    authors_extras: bool | None = setting(
         "--authors-extras/--no-authors-extras",
+        metavar=None,
         help="Add the code's L_g(alpha) and sparsity terms in fusion/joint (default on).",
     ),
-    precision: str | None = typer.Option(
-        None,
-        "--precision",
-        metavar="MODE",
-        help="auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32.",
+    precision: str | None = setting(
+        "--precision", metavar="MODE", help="auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32."
     ),
-    device: str | None = typer.Option(
-        None, "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."
+    device: TrainDeviceOption = None,
+    val: str | None = setting("--val", metavar="DATA", help="Held-out data to validate on."),
+    val_every: int | None = setting("--val-every", help="Validate every N steps (500)."),
+    val_size: int | None = setting(
+        "--val-size", help="Long side of validation images (default: the model's)."
     ),
-    val: str | None = typer.Option(None, "--val", metavar="DATA", help="Held-out data to validate on."),
-    val_every: int | None = typer.Option(
-        None, "--val-every", metavar="N", help="Validate every N steps (500)."
+    val_limit: int | None = setting("--val-limit", help="Validate on the first N only."),
+    ckpt_every: int | None = setting("--ckpt-every", help="Checkpoint every N steps (500)."),
+    keep_checkpoints: int | None = setting(
+        "--keep-checkpoints", help="Checkpoints kept (default 3; 0 keeps all)."
     ),
-    val_size: int | None = typer.Option(
-        None, "--val-size", metavar="N", help="Long side of validation images (default: the model's)."
-    ),
-    val_limit: int | None = typer.Option(
-        None, "--val-limit", metavar="N", help="Validate on the first N only."
-    ),
-    ckpt_every: int | None = typer.Option(
-        None, "--ckpt-every", metavar="N", help="Checkpoint every N steps (500)."
-    ),
-    keep_checkpoints: int | None = typer.Option(
-        None, "--keep-checkpoints", metavar="N", help="Checkpoints kept (default 3; 0 keeps all)."
-    ),
-    log_every: int | None = typer.Option(None, "--log-every", metavar="N", help="Log every N steps (10)."),
-    threads: int | None = typer.Option(None, "--threads", metavar="N", help="torch CPU threads."),
-    quiet: bool | None = typer.Option(None, "--quiet", "-q", help="No progress output."),
-    stop_after: int | None = typer.Option(None, "--stop-after", hidden=True),
+    log_every: int | None = setting("--log-every", help="Log every N steps (10)."),
+    threads: int | None = setting("--threads", help="torch CPU threads."),
+    quiet: bool | None = setting("--quiet", "-q", metavar=None, help="No progress output."),
+    stop_after: int | None = setting("--stop-after", help="Stop after step N (tests).", hidden=True),
 ) -> None:
     """Train one stage of the Late Fusion CNN.
 
@@ -151,9 +125,7 @@ def export_command(
         metavar="CHECKPOINT",
         help="A training checkpoint (.pt) or a run folder (its newest one); for .onnx also a weights file or model name.",
     ),
-    output: Path = typer.Option(
-        ..., "-o", "--output", metavar="FILE", help="The .safetensors file to write (.onnx: an ONNX graph)."
-    ),
+    output: Path = output_option("The .safetensors file to write (.onnx: an ONNX graph)."),
     half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size)."),
     onnx_outputs: str | None = typer.Option(
         None,
@@ -161,7 +133,7 @@ def export_command(
         metavar="LIST",
         help="ONNX graph outputs: alpha (default), foreground, background, beta, comma-separated, or all.",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Turn a training checkpoint into a weights file for matte image, video and eval.
 
@@ -184,16 +156,14 @@ def average_command(
     sources: list[Path] = typer.Argument(
         ..., metavar="FILE...", help="Two or more weights files (or checkpoints) of one model."
     ),
-    output: Path = typer.Option(
-        ..., "-o", "--output", metavar="FILE", help="The .safetensors file to write."
-    ),
+    output: Path = output_option("The .safetensors file to write."),
     mix: list[float] | None = typer.Option(
         None,
         "--mix",
         metavar="WEIGHT",
         help="Weight of each file, in order (repeat the flag; default: equal).",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Average versions of one model into one weights file (a "model soup").
 

@@ -23,9 +23,8 @@ import numpy as np
 
 from mattecli.image.conversion import to_uint8
 
-#: Pixels with TRANSITION_LOW < alpha < TRANSITION_HIGH form the transition region (the paper's code).
-TRANSITION_LOW = 0.05
-TRANSITION_HIGH = 0.95
+# The transition region is the losses' (the paper's code's thresholds): crops are centred where they act.
+from mattecli.losses import TRANSITION_HIGH, TRANSITION_LOW
 
 _RANGE_FIELDS = ("noise_sigma", "blur_sigma", "jpeg_quality", "cutout_height", "cutout_count")
 _INT_RANGE_FIELDS = ("jpeg_quality", "cutout_count")

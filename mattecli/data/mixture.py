@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, get_worker_info
 
 from mattecli.data.augment import AugmentConfig, photometric
 from mattecli.data.reading import SampleError
-from mattecli.data.sources import Reporter, Sample, Source, make_source
+from mattecli.data.source_base import Reporter, Sample, Source
+from mattecli.data.sources import make_source
 from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
 

@@ -14,11 +14,13 @@ as the data pipeline itself selects it (include/exclude lists applied, validatio
 and writes a data spec inside the pack with the same sources, weights and augmentation, pointing at the
 packed folders. :func:`verify_pack` compares a pack with its recipe (sample counts, names, and how close
 samples are). Used by ``weights/recipe/pack_round5.sh``; also ``python -m mattecli.data.pack --help``.
+
+The packed spec and its name lists are written by :mod:`mattecli.data.pack_spec`, the check against the
+recipe is :mod:`mattecli.data.pack_verify`, the command line :mod:`mattecli.data.pack_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -26,15 +28,18 @@ import shutil
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from mattecli.data.composites import BackgroundPool, CutoutSource
+from mattecli.data.pack_spec import add_name_lists, spec_toml
 from mattecli.data.reading import read_alpha, read_rgb
-from mattecli.data.sources import BackgroundPool, CutoutSource, Reporter, Source, make_source
+from mattecli.data.source_base import Reporter, Source
+from mattecli.data.sources import make_source
 from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
 from mattecli.image.conversion import to_uint8
@@ -56,20 +61,6 @@ class PackSummary:
     counts: dict[str, int]
     foregrounds: list[str]
     bytes: int
-
-
-@dataclass
-class VerifyReport:
-    """Pack against recipe: sample counts (recipe, pack), mean absolute errors per source, problems."""
-
-    counts: tuple[int, int]
-    alpha_error: dict[str, float] = field(default_factory=dict)
-    image_error: dict[str, float] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 # ---------------------------------------------------------------------------------------- images
@@ -240,9 +231,9 @@ def pack_training_data(
         tables.append(table)
         counts[f"{source.kind} {source.root.name}"] = len(source)
     _run(_pack_photo, photos.values(), workers)
-    _add_name_lists(dest, tables)
+    add_name_lists(dest, tables)
     packed_spec = dest / spec_path.name
-    packed_spec.write_text(_spec_toml(spec, tables, spec_path), encoding="utf-8")
+    packed_spec.write_text(spec_toml(spec, tables, spec_path), encoding="utf-8")
     manifest = {
         "format": 1,
         "recipe": str(spec_path),
@@ -264,69 +255,6 @@ def _photo_of(root: Path, name: str) -> Path:
     if name not in photos:
         raise MatteError(f"no photo for {name} (its foreground cannot be re-estimated)", root / "image")
     return photos[name]
-
-
-def _add_name_lists(dest: Path, tables: list[dict[str, Any]]) -> None:
-    """A source whose names are not everything its packed folder holds (another source of the same folder
-    keeps more) gets an include list; likewise for backgrounds."""
-    held: dict[str, set[str]] = {}
-    held_bg: dict[str, set[str]] = {}
-    for table in tables:
-        held.setdefault(table["root"], set()).update(table["_names"])
-        if "backgrounds" in table:
-            held_bg.setdefault(table["backgrounds"], set()).update(table["_backgrounds"])
-    for number, table in enumerate(tables):
-        names, backgrounds = table.pop("_names"), table.pop("_backgrounds", None)
-        if set(names) != held[table["root"]]:
-            table["include"] = _write_list(dest / "lists" / f"source{number}.txt", names)
-        if backgrounds is not None and set(backgrounds) != held_bg[table["backgrounds"]]:
-            table["backgrounds_include"] = _write_list(
-                dest / "lists" / f"backgrounds{number}.txt", backgrounds
-            )
-
-
-def _write_list(path: Path, names: Iterable[str]) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-    return f"lists/{path.name}"
-
-
-def _spec_toml(spec: DataSpec, tables: list[dict[str, Any]], recipe: Path) -> str:
-    from dataclasses import asdict, fields
-
-    from mattecli.data.augment import AugmentConfig
-
-    lines = [
-        f"# Packed copy of the training split of {recipe.name} (mattecli.data.pack); paths inside the pack.",
-        "",
-    ]
-    defaults = AugmentConfig()
-    changed = {
-        f.name: value
-        for f in fields(AugmentConfig)
-        if (value := asdict(spec.augment)[f.name]) != getattr(defaults, f.name)
-    }
-    if spec.epoch_length is not None:
-        lines += [f"epoch_length = {spec.epoch_length}", ""]
-    if changed:
-        lines.append("[augment]")
-        lines += [f"{key} = {_toml(value)}" for key, value in changed.items()]
-        lines.append("")
-    for table in tables:
-        lines.append("[[source]]")
-        lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
 
 
 def _run(function: Any, jobs: Iterable[Any], workers: int | None) -> None:
@@ -384,97 +312,7 @@ def estimate_pack_foregrounds(dest: str | Path, workers: int | None = None) -> i
     return len(jobs)
 
 
-# ---------------------------------------------------------------------------------------- checking
-
-
-def verify_pack(recipe: str | Path, packed: str | Path, *, size: int = 320, samples: int = 4) -> VerifyReport:
-    """Compare a pack with its recipe: the same samples per source (names and counts, strictly), and
-    ``samples`` evaluation-mode samples per source close to the recipe's (they differ by the resize and,
-    for composites, by the re-estimated foreground and the background's crop)."""
-    from mattecli.data.mixture import build_dataset
-
-    original = build_dataset(recipe, size=size, train=False)
-    copy = build_dataset(packed, size=size, train=False)
-    train_counts = (
-        len(build_dataset(recipe, size=64, train=True)),
-        len(build_dataset(packed, size=64, train=True)),
-    )
-    report = VerifyReport(train_counts)
-    if train_counts[0] != train_counts[1]:
-        report.problems.append(f"training samples: recipe {train_counts[0]}, pack {train_counts[1]}")
-    for number, (a, b) in enumerate(zip(original.sources, copy.sources, strict=True)):
-        key = f"{a.kind} {a.root.name}"
-        if a.names != b.names:
-            report.problems.append(f"source {number} ({key}): the pack holds other names")
-            continue
-        offset_a, offset_b = int(original.offsets[number]), int(copy.offsets[number])
-        picks = np.linspace(0, len(a) - 1, min(samples, len(a))).round().astype(int)
-        alpha_errors, image_errors = [], []
-        for index in picks:
-            x, y = original[offset_a + int(index)], copy[offset_b + int(index)]
-            alpha_errors.append(_error(x["alpha"], y["alpha"]))
-            image_errors.append(_error(x["image"], y["image"]))
-        report.alpha_error[key] = float(np.mean(alpha_errors))
-        report.image_error[key] = float(np.mean(image_errors))
-    return report
-
-
-def _error(a: Any, b: Any) -> float:
-    """Mean absolute difference of two C x H x W tensors, the second resized to the first if need be."""
-    a, b = a.numpy().transpose(1, 2, 0), b.numpy().transpose(1, 2, 0)
-    if a.shape != b.shape:
-        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(a.shape)
-    return float(np.abs(a - b).mean())
-
-
-# ---------------------------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mattecli.data.pack", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    pack = commands.add_parser("pack", help="pack the training split of RECIPE into DEST")
-    pack.add_argument("recipe", type=Path)
-    pack.add_argument("dest", type=Path)
-    pack.add_argument("--long-side", type=int, default=640)
-    pack.add_argument("--quality", type=int, default=92)
-    pack.add_argument("--workers", type=int, default=None)
-    fg = commands.add_parser("foregrounds", help="estimate the foreground colours of a pack (on its machine)")
-    fg.add_argument("dest", type=Path)
-    fg.add_argument("--workers", type=int, default=None)
-    check = commands.add_parser("verify", help="compare a pack (after 'foregrounds') with its recipe")
-    check.add_argument("recipe", type=Path)
-    check.add_argument("packed_spec", type=Path)
-    check.add_argument("--size", type=int, default=320)
-    check.add_argument("--samples", type=int, default=4)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "pack":
-            summary = pack_training_data(
-                args.recipe, args.dest, long_side=args.long_side, quality=args.quality, workers=args.workers
-            )
-            print(json.dumps({"spec": str(summary.spec), "counts": summary.counts, "bytes": summary.bytes}))
-        elif args.command == "foregrounds":
-            print(f"estimated {estimate_pack_foregrounds(args.dest, args.workers)} foregrounds")
-        else:
-            report = verify_pack(args.recipe, args.packed_spec, size=args.size, samples=args.samples)
-            print(
-                json.dumps(
-                    {
-                        "counts": report.counts,
-                        "alpha_error": report.alpha_error,
-                        "image_error": report.image_error,
-                        "problems": report.problems,
-                    },
-                    indent=1,
-                )
-            )
-            return 0 if report.ok else 1
-    except MatteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
+    from mattecli.data.pack_cli import main
+
     sys.exit(main())

@@ -1,9 +1,12 @@
 """Decoding training images, mattes, trimaps and RGBA cut-outs into numpy arrays.
 
-Everything is read through ``np.fromfile`` + ``cv2.imdecode`` (not ``cv2.imread``) so that paths with
-non-ASCII characters work on every platform, and so that an unreadable or truncated file surfaces as one
-:class:`SampleError` that the dataset can log once and skip, instead of a ``None`` that fails later.
-Colour images stay ``uint8`` (cheapest to crop and resize); mattes become ``float32`` in [0, 1].
+Photos and cut-outs are decoded by :func:`mattecli.image.decoding.read_image`, the decoder of ``matte image``: EXIF
+orientation applied, the same pixels whatever reads them (training, ``matte eval``, ``matte pack``,
+inference). Mattes and trimaps are greyscale data, not photos: they are read as stored (8 or 16 bits, no
+orientation) through ``np.fromfile`` + ``cv2.imdecode`` (not ``cv2.imread``, so that non-ASCII paths work on
+every platform). An unreadable or truncated file of either kind surfaces as one :class:`SampleError` that
+the dataset can log once and skip, instead of a ``None`` that fails later. Colour images stay ``uint8``
+(cheapest to crop and resize); mattes become ``float32`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mattecli.errors import MatteError
 from mattecli.image.conversion import to_uint8
+from mattecli.image.decoding import LoadedImage, read_image
 
 #: File suffixes treated as images when listing data folders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -39,8 +44,23 @@ def list_images(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _read_photo(path: Path) -> LoadedImage:
+    """A photo or cut-out as ``matte image`` decodes it (upright), or raise SampleError."""
+    try:
+        return read_image(path)
+    except MatteError as error:
+        prefix = f"{path}: "
+        text = str(error)
+        raise SampleError(path, text[len(prefix) :] if text.startswith(prefix) else text) from None
+
+
+def _writable(pixels: np.ndarray) -> np.ndarray:
+    """The decoder may hand out Pillow's read-only buffer; the data pipeline owns its arrays."""
+    return pixels if pixels.flags.writeable else pixels.copy()
+
+
 def _decode(path: Path) -> np.ndarray:
-    """Decode any image file as stored (keeping depth and channels), or raise SampleError."""
+    """Decode a matte or trimap file as stored (keeping depth and channels), or raise SampleError."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
@@ -70,15 +90,8 @@ def _to_unit_float(channel: np.ndarray) -> np.ndarray:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An H x W x 3 uint8 RGB image (grey is expanded, an alpha channel is dropped)."""
-    image = _to_uint8(_decode(path))
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    if image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    raise SampleError(path, f"unsupported number of channels ({image.shape[2]})")
+    """An H x W x 3 uint8 RGB image, upright (grey is expanded, an alpha channel is dropped)."""
+    return _writable(_to_uint8(_read_photo(path).pixels))
 
 
 def read_alpha(path: Path) -> np.ndarray:
@@ -102,10 +115,9 @@ def read_trimap(path: Path) -> np.ndarray:
 
 
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """An RGBA cut-out as (H x W x 3 uint8 RGB, H x W float32 alpha); a file without alpha is an error."""
-    image = _decode(path)
-    if image.ndim != 3 or image.shape[2] != 4:
+    """An RGBA cut-out as (H x W x 3 uint8 RGB, H x W float32 alpha), upright; a file without alpha is an
+    error."""
+    loaded = _read_photo(path)
+    if loaded.alpha_pixels is None:
         raise SampleError(path, "cut-out has no alpha channel (expected an RGBA image)")
-    alpha = _to_unit_float(image[:, :, 3])
-    rgb = cv2.cvtColor(_to_uint8(image[:, :, :3]), cv2.COLOR_BGR2RGB)
-    return rgb, alpha
+    return _writable(_to_uint8(loaded.pixels)), _to_unit_float(loaded.alpha_pixels)

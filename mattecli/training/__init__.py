@@ -6,9 +6,10 @@ Entry points: :func:`train` (one stage, start to exported weights), :class:`RunC
 The command line is ``matte train`` / ``matte export`` / ``matte average``.
 """
 
-from mattecli.training.export import average_weights, export_checkpoint
-from mattecli.training.runconfig import STAGES, RunConfig
-from mattecli.training.trainer import TrainResult, prepare_config, train
+from mattecli.training.averaging import average_weights
+from mattecli.training.export import export_checkpoint
+from mattecli.training.runconfig import STAGES, RunConfig, prepare_config
+from mattecli.training.trainer import TrainResult, train
 
 __all__ = [
     "STAGES",

@@ -7,7 +7,8 @@ states and the run configuration. It is stored with ``torch.save`` but only ever
 container of numbers and strings (RNG states as tensors, configs as JSON strings).
 
 Files are written atomically (temporary file in the same folder, then ``os.replace``), so a run killed
-while saving leaves the previous checkpoint intact.
+while saving leaves the previous checkpoint intact. :func:`training_state` is the one place that says
+which keys a checkpoint holds; the run folder's layout (``checkpoints/step-NNNNNNN.pt``) is here too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from mattecli import __version__
 from mattecli.atomic import atomic_output, write_text
 from mattecli.errors import MatteError
+from mattecli.training.distributed import broadcast_object
 
 FORMAT = 1
 #: A run folder's layout: ``checkpoints/step-NNNNNNN.pt`` while it trains, ``model.safetensors`` at the end.
@@ -35,6 +37,60 @@ _NAME = re.compile(r"^step-(\d+)\.pt$")
 
 def checkpoint_name(step: int) -> str:
     return f"step-{step:07d}.pt"
+
+
+#: The keys of a checkpoint that hold tensors or per-process states, not facts about the run.
+_BULKY_KEYS = ("model", "optimizer", "rng")
+
+
+def training_state(
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    step: int,
+    steps_per_epoch: int,
+    rng_states: list[dict[str, Any]],
+    world_size: int,
+    stage: str,
+    config_json: str,
+    model_config_json: str,
+    command: str | None,
+    init_provenance: dict[str, Any] | None,
+    metrics: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Everything a checkpoint holds (format :data:`FORMAT`): the states to continue the run exactly, and
+    the facts about it (stage, configs, command, --init provenance, last validation) for its export."""
+    return {
+        "format": FORMAT,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "step": step,
+        "epoch": step // steps_per_epoch,
+        "position": step % steps_per_epoch,
+        "steps_per_epoch": steps_per_epoch,
+        "rng": [_cpu_rng(s) for s in rng_states],
+        "world_size": world_size,
+        "stage": stage,
+        "config": config_json,
+        "model_config": model_config_json,
+        "command": command or "",
+        "init": json.dumps(init_provenance or {}, default=str),
+        "metrics": json.dumps(metrics or {}),
+        "saved_at": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def run_facts(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's metadata without its tensors (kept for the provenance of the final export)."""
+    return {k: v for k, v in state.items() if k not in _BULKY_KEYS}
+
+
+def _cpu_rng(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
 
 # ----------------------------------------------------------------------------------------- RNG states
@@ -91,6 +147,29 @@ def atomic_torch_save(obj: Any, path: Path) -> Path:
 def atomic_write_text(path: Path, text: str) -> Path:
     """Replace a text file atomically (run.toml beside the checkpoints)."""
     return write_text(path, text, overwrite=True)
+
+
+def new_run_dir(out: str | None, stage: str) -> Path:
+    """The folder of a new run: ``--out``, else ``runs/STAGE-YYYYmmdd-HHMMSS`` (rank 0's choice on every
+    process). A folder that already has checkpoints is refused: it belongs to a run to resume."""
+    if out:
+        run_dir = Path(out).expanduser()
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{stage}-{stamp}"
+    run_dir = Path(broadcast_object(str(run_dir)))
+    if list_checkpoints(run_dir):
+        raise MatteError(
+            "run folder already has checkpoints; continue it with --resume, or pick another --out",
+            run_dir,
+        )
+    return run_dir
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint file belongs to (the folder above ``checkpoints/``, or its own)."""
+    folder = checkpoint.parent
+    return folder.parent if folder.name == CHECKPOINT_DIR else folder
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:

@@ -1,4 +1,4 @@
-"""Feeding the trainer: a resumable, rank-aware batch order and a dataset wrapper that skips bad samples.
+"""Feeding the trainer: a resumable, rank-aware batch order, and the data's skip reports passed on.
 
 Resuming a run must replay exactly the samples an uninterrupted run would have seen, and a run over N
 processes must see exactly the global batches of a one-process run. Both follow from one rule: the order is
@@ -15,35 +15,15 @@ position gets the same crop whichever process or worker reads it, before or afte
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-#: Exceptions that mean "this sample is unusable" rather than "the program is broken".
-SAMPLE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
-#: The logger on which the data package reports unreadable files.
-DATA_LOGGER = "mattecli.data"
-#: How many neighbouring samples to try before giving up on a position.
-MAX_SKIPS = 16
-
-
-def _sample_errors() -> tuple[type[BaseException], ...]:
-    from mattecli.errors import MatteError
-
-    errors: list[type[BaseException]] = [MatteError, *SAMPLE_ERRORS]
-    try:
-        from mattecli.data.reading import SampleError
-
-        errors.append(SampleError)
-    except ImportError:  # pragma: no cover - the data package always has it
-        pass
-    return tuple(errors)
+from mattecli.training.runconfig import RunConfig
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> int:
@@ -113,61 +93,30 @@ class GlobalBatchSampler:
 
 class KeyedSamples(Dataset):
     """Reads ``base[index]`` for a key ``(epoch, position, index)`` with RNGs seeded from the key, and
-    reports the files the data package skipped as unreadable.
+    hands on what the data package skipped while reading it.
 
-    The data package skips a broken file by itself (it logs a warning on the ``mattecli.data`` logger and
-    takes the next sample); here those warnings are captured while the sample loads and travel with it
-    (``"skipped"``: list of messages), so the main process can log them whichever worker hit the file.
-    Errors the data package lets through for one sample are handled the same way here.
+    Skipping is the data package's job alone (:class:`~mattecli.data.MatteDataset` takes the next readable
+    sample and reports the bad file once through its :class:`~mattecli.data.sources.Reporter`). Here the
+    reporter is switched to keeping its reports, which travel with the sample (``"skipped"``: list of
+    messages), so the main process logs them whichever worker met the file.
     """
 
     def __init__(self, base: Dataset, seed: int) -> None:
         self.base = base
         self.seed = seed
-        self.errors = _sample_errors()
+        self.reporter = getattr(base, "reporter", None)
+        if self.reporter is not None:
+            self.reporter.collect()
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
     def __getitem__(self, key: tuple[int, int, int]) -> dict[str, Any]:
         epoch, position, index = key
-        skipped: list[str] = []
-        n = len(self)
-        for attempt in range(MAX_SKIPS):
-            current = (index + attempt) % n
-            seed_rngs(sample_seed(self.seed, epoch, position) + attempt, self.base)
-            try:
-                with _capture_data_warnings(skipped):
-                    sample = dict(self.base[current])
-            except self.errors as exc:
-                skipped.append(str(exc))
-                continue
-            sample["skipped"] = skipped
-            return sample
-        raise RuntimeError(f"{MAX_SKIPS} consecutive samples could not be read; last problem: {skipped[-1]}")
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self, sink: list[str]) -> None:
-        super().__init__(logging.WARNING)
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.sink.append(record.getMessage())
-
-
-@contextmanager
-def _capture_data_warnings(sink: list[str]) -> Iterator[None]:
-    """Collect the data package's warnings (bad files) into ``sink`` instead of printing them."""
-    log = logging.getLogger(DATA_LOGGER)
-    handler = _ListHandler(sink)
-    log.addHandler(handler)
-    propagate, log.propagate = log.propagate, False
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        log.propagate = propagate
+        seed_rngs(sample_seed(self.seed, epoch, position), self.base)
+        sample = dict(self.base[index])
+        sample["skipped"] = self.reporter.take() if self.reporter is not None else []
+        return sample
 
 
 def seed_rngs(seed: int, dataset: Any = None) -> None:
@@ -195,3 +144,39 @@ def keyed_collate(collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> 
         return batch
 
     return wrapped
+
+
+def build_training_data(
+    config: RunConfig, rank: int, world_size: int, pin_memory: bool
+) -> tuple[GlobalBatchSampler, DataLoader]:
+    """The run's batch order and its DataLoader over the training data.
+
+    Refuses a global batch that the processes cannot share equally, or that the data cannot fill once.
+    """
+    from mattecli.data import build_dataset, collate, worker_init_fn
+    from mattecli.errors import MatteError
+
+    base = build_dataset(
+        config.data, size=config.size, train=True, seed=config.seed, epoch_length=config.epoch_length
+    )
+    if config.batch_size % world_size:
+        raise MatteError(
+            f"--batch-size {config.batch_size} (the global batch) is not divisible by the "
+            f"{world_size} processes"
+        )
+    if len(base) < config.batch_size:
+        raise MatteError(
+            f"the training data has {len(base)} samples, fewer than one batch of {config.batch_size}",
+            config.data,
+        )
+    sampler = GlobalBatchSampler(len(base), config.batch_size, rank, world_size, config.seed)
+    loader = DataLoader(
+        KeyedSamples(base, config.seed),
+        batch_sampler=sampler,
+        num_workers=config.workers,
+        collate_fn=keyed_collate(collate),
+        worker_init_fn=worker_init_fn if config.workers else None,
+        persistent_workers=config.workers > 0,
+        pin_memory=pin_memory,
+    )
+    return sampler, loader

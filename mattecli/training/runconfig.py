@@ -11,16 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from mattecli.errors import MatteError
+from mattecli.losses import STAGES, WEIGHT_DECAY_MODES
 
-STAGES = ("seg", "fusion", "joint")
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "fp64")
-WEIGHT_DECAY_MODES = ("code", "paper", "none")
 
 #: The authors' cyclic learning-rate range per stage (lower, upper).
 STAGE_LR_RANGES = {"seg": (5e-4, 1.5e-3), "fusion": (1e-5, 5e-4), "joint": (1e-5, 5e-4)}
@@ -272,3 +271,35 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def prepare_config(flags: dict[str, Any], config_file: str | None = None) -> RunConfig:
+    """The run's configuration from command-line flags (None = not given) and an optional TOML file.
+
+    When resuming, the checkpoint's own configuration is the base: only settings that do not change what
+    a step computes (length, logging, validation, workers) may be overridden; anything else that differs
+    is refused, because the resumed run would no longer end where the uninterrupted one does.
+    """
+    from mattecli.training import checkpoint as ckpt
+
+    resume = flags.get("resume")
+    if resume is None:
+        file_values = read_config_file(config_file) if config_file else {}
+        return merge(file_values, flags).validate()
+    if config_file:
+        raise MatteError("--config cannot be combined with --resume (the run's own config is used)")
+    state, path = ckpt.load_checkpoint(resume)
+    saved = RunConfig.from_json(state["config"])
+    changes: dict[str, Any] = {"resume": str(path)}
+    for key, value in flags.items():
+        if value is None or key == "resume":
+            continue
+        if key in RESUMABLE_OVERRIDES:
+            changes[key] = value
+        elif getattr(saved, key) != value:
+            raise MatteError(
+                f"--{key.replace('_', '-')} cannot change when resuming "
+                f"(the run used {getattr(saved, key)!r})",
+                path,
+            )
+    return replace(saved, **changes).validate()

@@ -1,7 +1,7 @@
 """The pixels the encoder gets: RGBA cut-outs, RGB composites or the matte alone, as uint8.
 
 This is the video pipeline's own fast path of :func:`mattecli.compositing.composite` followed by
-:func:`mattecli.media.to_uint8`, and the only one: the same formula and the same rounding (tests pin it
+:func:`mattecli.image.conversion.to_uint8`, and the only one: the same formula and the same rounding (tests pin it
 to those two), but in place and with one multithreaded conversion, because it runs for every pixel of
 every frame on the cores the model needs. At 1080p the plain functions cost 3 to 8 times as much (for a
 composite 240 vs 120 ms a frame, for a cut-out 180 vs 65 ms, on the shared 2-core machine).
@@ -65,7 +65,7 @@ def encoder_pixels(
 
 def unit_to_uint8(values: np.ndarray) -> np.ndarray:
     """[0, 1] floats to uint8, rounded and saturated, in one multithreaded OpenCV pass (the result of
-    :func:`mattecli.media.to_uint8`, four to eight times faster on a frame). Negative input is not
+    :func:`mattecli.image.conversion.to_uint8`, four to eight times faster on a frame). Negative input is not
     allowed (OpenCV takes the absolute value): :func:`check_mattes` clips the mattes first."""
     import cv2
 
