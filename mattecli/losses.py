@@ -12,6 +12,11 @@ switched off so that the paper's formulation is also available:
 * :func:`weight_decay_penalty` in ``"code"`` mode reproduces the code's per-weight regulariser;
   ``"paper"`` mode leaves weight decay to the optimizer.
 
+Two weights are run settings (``fusion_hard_weight``, ``joint_branch_weight``): L_u's weight on hard pixels
+and the joint stage's weight of the branch terms. Their defaults are the paper's (0.1, 0.5, the module
+constants below); lower branch and higher hard weights make the joint stage teach crisper mattes
+(``benchmarks/HAZE.md``, section 5). Passing ``None`` reads the module constants at call time.
+
 All terms are computed in float32 whatever the autocast dtype: ``log``, ``pow`` and the small
 epsilons (1e-7) are meaningless in float16/bfloat16. Every public term takes probabilities (the
 network already applies its sigmoids) and targets of shape N x 1 x H x W in [0, 1].
@@ -34,7 +39,8 @@ TRANSITION_HIGH = 0.95
 #: Cross-entropy weights on hard and transition pixels.
 CE_WEIGHT_HARD = 1.0
 CE_WEIGHT_TRANSITION = 0.5
-#: Fusion loss L_u weights on transition and hard pixels.
+#: Fusion loss L_u weights on transition and hard pixels (the hard one is the paper's value, the default of
+#: the run setting ``fusion_hard_weight``).
 FUSION_WEIGHT_TRANSITION = 1.0
 FUSION_WEIGHT_HARD = 0.1
 #: The code's smooth |x| = sqrt(x^2 + SMOOTH_ABS_EPS).
@@ -43,7 +49,8 @@ SMOOTH_ABS_EPS = 1e-7
 PROB_EPS = 1e-7
 SPARSITY_EXPONENT = 0.9
 SPARSITY_WEIGHT = 0.01
-#: Joint stage: weight of the branches' CE + L_d next to L_u.
+#: Joint stage: weight of the branches' CE + L_d next to L_u (the paper's; the default of the run setting
+#: ``joint_branch_weight``).
 JOINT_BRANCH_WEIGHT = 0.5
 WEIGHT_DECAY = 0.01
 #: How weight decay is applied (:func:`weight_decay_penalty`); also the run configuration's choices.
@@ -57,8 +64,8 @@ class LossOutput:
     """A stage loss: ``total`` to backpropagate and its named ``parts`` to log.
 
     Each part is its weighted contribution to ``total`` (e.g. the joint stage's ``fg_ce`` already
-    includes the 0.5 factor, ``sparsity`` the 0.01 factor), so ``sum(parts.values()) == total``.
-    Parts are detached.
+    includes the branch weight, 0.5 by default, and ``sparsity`` the 0.01 factor), so
+    ``sum(parts.values()) == total``. Parts are detached.
     """
 
     total: Tensor
@@ -145,17 +152,20 @@ def branch_loss(prob: Tensor, alpha: Tensor, *, include_gradient: bool = True) -
     return parts
 
 
-def fusion_l1(out: LateFusionOutput | Tensor, alpha: Tensor) -> Tensor:
+def fusion_l1(out: LateFusionOutput | Tensor, alpha: Tensor, *, hard_weight: float | None = None) -> Tensor:
     """L_u: sum_p w_p |alpha_pred - alpha| / sum_p w_p; w = 1 on transition, 0.1 on hard pixels.
 
     ``out`` is a network output (its ``alpha`` = beta F + (1 - beta)(1 - B) is used) or the
     predicted alpha. ``|x|`` is the code's ``sqrt(x^2 + 1e-7)``. Normalising by the weight sum keeps
-    the loss's scale independent of how much of the image is transition.
+    the loss's scale independent of how much of the image is transition. ``hard_weight`` replaces
+    the paper's 0.1 on hard pixels (``None``: :data:`FUSION_WEIGHT_HARD`); it must be positive, or an
+    image without transition pixels would have no weight at all.
     """
+    hard = FUSION_WEIGHT_HARD if hard_weight is None else hard_weight
     alpha_pred = out if isinstance(out, Tensor) else out.alpha
     alpha_pred, alpha = _f32(alpha_pred), _f32(alpha)
     transition = transition_mask(alpha)
-    weight = FUSION_WEIGHT_HARD + (FUSION_WEIGHT_TRANSITION - FUSION_WEIGHT_HARD) * transition
+    weight = hard + (FUSION_WEIGHT_TRANSITION - hard) * transition
     return (weight * _smooth_abs(alpha_pred - alpha)).sum() / weight.sum()
 
 
@@ -229,49 +239,80 @@ def segmentation_loss(out: LateFusionOutput, alpha: Tensor) -> LossOutput:
     return _finish(_deep_supervision(out, alpha, include_gradient=True, weight=1.0))
 
 
-def fusion_loss(out: LateFusionOutput, alpha: Tensor, *, authors_extras: bool = True) -> LossOutput:
-    """Stage 2: L_u on the fused alpha (part ``fusion``).
+def fusion_loss(
+    out: LateFusionOutput,
+    alpha: Tensor,
+    *,
+    authors_extras: bool = True,
+    fusion_hard_weight: float | None = None,
+) -> LossOutput:
+    """Stage 2: L_u on the fused alpha (part ``fusion``), hard pixels weighted ``fusion_hard_weight``
+    (``None``: the paper's 0.1).
 
     Paper vs code: the paper's loss is L_u alone; the authors' code also adds L_g on the final alpha
     (part ``alpha_grad``) and 0.01 * sparsity prior (part ``sparsity``). We follow the code by
     default; ``authors_extras=False`` gives the paper's loss.
     """
     _check_shapes(out, alpha)
-    parts = {"fusion": fusion_l1(out, alpha)}
+    parts = {"fusion": fusion_l1(out, alpha, hard_weight=fusion_hard_weight)}
     if authors_extras:
         parts.update(_authors_extras(out, alpha))
     return _finish(parts)
 
 
-def joint_loss(out: LateFusionOutput, alpha: Tensor, *, authors_extras: bool = True) -> LossOutput:
+def joint_loss(
+    out: LateFusionOutput,
+    alpha: Tensor,
+    *,
+    authors_extras: bool = True,
+    fusion_hard_weight: float | None = None,
+    joint_branch_weight: float | None = None,
+) -> LossOutput:
     """Stage 3: L_u + 0.5 * (CE + L_d) of both branches at all four side outputs (no branch L_g).
 
-    Parts: fusion, fg_ce, fg_d, bg_ce, bg_d (the 0.5 included). Paper vs code as in
-    :func:`fusion_loss`: by default the code's ``alpha_grad`` and ``sparsity`` parts are added;
-    ``authors_extras=False`` drops them.
+    Parts: fusion, fg_ce, fg_d, bg_ce, bg_d (the branch weight included). ``joint_branch_weight`` replaces the
+    paper's 0.5 (``None``: :data:`JOINT_BRANCH_WEIGHT`); at 0 the branch parts are left out, so only
+    L_u (and the extras) train the network. ``fusion_hard_weight`` is L_u's, as in :func:`fusion_loss`.
+    Paper vs code as in :func:`fusion_loss`: by default the code's ``alpha_grad`` and ``sparsity``
+    parts are added; ``authors_extras=False`` drops them.
     """
     _check_shapes(out, alpha)
-    parts = {"fusion": fusion_l1(out, alpha)}
-    parts.update(_deep_supervision(out, alpha, include_gradient=False, weight=JOINT_BRANCH_WEIGHT))
+    branch = JOINT_BRANCH_WEIGHT if joint_branch_weight is None else joint_branch_weight
+    parts = {"fusion": fusion_l1(out, alpha, hard_weight=fusion_hard_weight)}
+    if branch != 0:
+        parts.update(_deep_supervision(out, alpha, include_gradient=False, weight=branch))
     if authors_extras:
         parts.update(_authors_extras(out, alpha))
     return _finish(parts)
 
 
-def stage_loss(stage: str, out: LateFusionOutput, alpha: Tensor, **kw: bool) -> LossOutput:
+def stage_loss(
+    stage: str,
+    out: LateFusionOutput,
+    alpha: Tensor,
+    *,
+    authors_extras: bool = True,
+    fusion_hard_weight: float | None = None,
+    joint_branch_weight: float | None = None,
+) -> LossOutput:
     """The loss of a training stage by name: ``"seg"``, ``"fusion"`` or ``"joint"``.
 
-    Keyword arguments go to the stage's function; ``authors_extras`` is accepted and ignored for
-    ``"seg"`` (the extras only exist in the fusion and joint stages), so a trainer can pass one
-    setting to every stage.
+    Every setting is accepted for every stage and ignored where it has no term (``"seg"`` has no
+    extras and no L_u, ``"fusion"`` no branch terms), so a trainer can pass one run's settings to
+    every stage. ``None`` weights are the paper's.
     """
     if stage == "seg":
-        kw.pop("authors_extras", None)
-        return segmentation_loss(out, alpha, **kw)
+        return segmentation_loss(out, alpha)
     if stage == "fusion":
-        return fusion_loss(out, alpha, **kw)
+        return fusion_loss(out, alpha, authors_extras=authors_extras, fusion_hard_weight=fusion_hard_weight)
     if stage == "joint":
-        return joint_loss(out, alpha, **kw)
+        return joint_loss(
+            out,
+            alpha,
+            authors_extras=authors_extras,
+            fusion_hard_weight=fusion_hard_weight,
+            joint_branch_weight=joint_branch_weight,
+        )
     raise ValueError(f"unknown training stage {stage!r}; choose one of {', '.join(STAGES)}")
 
 

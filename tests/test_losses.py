@@ -242,6 +242,87 @@ def test_joint_loss_halves_the_branch_terms_and_drops_their_gradient_loss(net, b
         assert _grads_exist(part)
 
 
+# ------------------------------------------------------------------------------------ loss weights
+
+
+def test_fusion_l1_hard_weight_replaces_0_1_on_hard_pixels():
+    # The four pixels of the test above; |d| = sqrt(d^2 + 1e-7) for d = -0.5, 0.25, 0.3, 0.
+    d_hard = (math.sqrt(0.25 + EPS), math.sqrt(0.0625 + EPS), math.sqrt(EPS))
+    d_transition = math.sqrt(0.09 + EPS)
+    # hard weight 1: every pixel weighs 1, so L_u is the plain mean of |d|.
+    expected_1 = (sum(d_hard) + d_transition) / 4
+    assert losses.fusion_l1(PROB, ALPHA, hard_weight=1.0).item() == pytest.approx(expected_1, rel=1e-6)
+    # hard weight 0.5: weights 0.5, 0.5, 1, 0.5 (sum 2.5).
+    expected_half = (0.5 * sum(d_hard) + d_transition) / 2.5
+    assert losses.fusion_l1(PROB, ALPHA, hard_weight=0.5).item() == pytest.approx(expected_half, rel=1e-6)
+    # hard weight 3 (hard pixels weigh more than transition ones): weights 3, 3, 1, 3 (sum 10).
+    expected_3 = (3 * sum(d_hard) + d_transition) / 10
+    assert losses.fusion_l1(PROB, ALPHA, hard_weight=3.0).item() == pytest.approx(expected_3, rel=1e-6)
+
+
+def _todays_fusion_l1(alpha_pred: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """L_u as written before the weight became a setting, with the paper's 0.1 spelled out."""
+    transition = ((alpha > 0.05) & (alpha < 0.95)).float()
+    weight = 0.1 + (1.0 - 0.1) * transition
+    return (weight * torch.sqrt((alpha_pred - alpha) ** 2 + 1e-7)).sum() / weight.sum()
+
+
+def test_default_loss_weights_are_the_papers_bit_for_bit(net, batch):
+    image, alpha = batch
+    with torch.no_grad():
+        out = net(image)
+    assert (losses.FUSION_WEIGHT_HARD, losses.JOINT_BRANCH_WEIGHT) == (0.1, 0.5)
+    assert torch.equal(losses.fusion_l1(out, alpha), _todays_fusion_l1(out.alpha, alpha))
+    paper = {"fusion_hard_weight": 0.1, "joint_branch_weight": 0.5}
+    for stage in losses.STAGES:
+        default = losses.stage_loss(stage, out, alpha)
+        explicit = losses.stage_loss(stage, out, alpha, **paper)
+        assert torch.equal(default.total, explicit.total), stage
+        assert default.parts.keys() == explicit.parts.keys()
+        assert all(torch.equal(default.parts[k], explicit.parts[k]) for k in default.parts), stage
+    joint = losses.joint_loss(out, alpha)
+    assert torch.equal(joint.parts["fusion"], _todays_fusion_l1(out.alpha, alpha))
+    # The joint stage's branch parts are 0.5 x the branches' CE and L_d, as before.
+    seg = losses.segmentation_loss(out, alpha)
+    for name in ("fg_ce", "fg_d", "bg_ce", "bg_d"):
+        assert joint.parts[name].item() == pytest.approx(0.5 * seg.parts[name].item(), rel=1e-6)
+
+
+def test_loss_weights_change_only_their_own_terms(net, batch):
+    image, alpha = batch
+    with torch.no_grad():
+        out = net(image)
+    paper = losses.joint_loss(out, alpha)
+    crisp = losses.joint_loss(out, alpha, fusion_hard_weight=1.0, joint_branch_weight=0.1)
+    assert crisp.parts.keys() == paper.parts.keys()
+    assert torch.equal(crisp.parts["fusion"], losses.fusion_l1(out, alpha, hard_weight=1.0))
+    assert not torch.equal(crisp.parts["fusion"], paper.parts["fusion"])
+    for name in ("fg_ce", "fg_d", "bg_ce", "bg_d"):  # 0.1 / 0.5 of the paper's branch parts
+        assert crisp.parts[name].item() == pytest.approx(0.2 * paper.parts[name].item(), rel=1e-6)
+    for name in EXTRAS:
+        assert torch.equal(crisp.parts[name], paper.parts[name])
+    # The fusion stage has no branch terms, so only the hard weight matters there; seg has neither.
+    fusion = losses.stage_loss("fusion", out, alpha, fusion_hard_weight=1.0, joint_branch_weight=0.0)
+    assert torch.equal(fusion.total, losses.fusion_loss(out, alpha, fusion_hard_weight=1.0).total)
+    assert torch.equal(fusion.parts["fusion"], crisp.parts["fusion"])
+    seg = losses.stage_loss("seg", out, alpha, fusion_hard_weight=1.0, joint_branch_weight=0.0)
+    assert torch.equal(seg.total, losses.segmentation_loss(out, alpha).total)
+
+
+def test_joint_branch_weight_0_leaves_only_fusion_and_extras(net, batch):
+    image, alpha = batch
+    net.zero_grad()
+    out = net(image)
+    joint = losses.joint_loss(out, alpha, joint_branch_weight=0.0, fusion_hard_weight=0.3)
+    _check(joint, {"fusion"} | EXTRAS)
+    fusion = losses.fusion_loss(out, alpha, fusion_hard_weight=0.3)
+    assert torch.equal(joint.total, fusion.total)
+    _check(losses.joint_loss(out, alpha, joint_branch_weight=0.0, authors_extras=False), {"fusion"})
+    joint.total.backward()  # the branches still learn, through alpha alone
+    for part in (net.encoder, net.fg_decoder, net.bg_decoder, net.fusion):
+        assert _grads_exist(part)
+
+
 def test_stage_loss_dispatches_by_name(net, batch):
     image, alpha = batch
     with torch.no_grad():
