@@ -10,6 +10,8 @@ import typer
 
 from mattecli.cli.common import cli_errors, console
 from mattecli.cli.train_options import (
+    FUSION_HARD_WEIGHT_HELP,
+    JOINT_BRANCH_WEIGHT_HELP,
     STAGE_HELP,
     OverwriteOption,
     TrainDeviceOption,
@@ -84,6 +86,12 @@ def train_command(
         "--authors-extras/--no-authors-extras",
         metavar=None,
         help="Add the code's L_g(alpha) and sparsity terms in fusion/joint (default on).",
+    ),
+    fusion_hard_weight: float | None = setting(
+        "--fusion-hard-weight", metavar="X", help=FUSION_HARD_WEIGHT_HELP
+    ),
+    joint_branch_weight: float | None = setting(
+        "--joint-branch-weight", metavar="X", help=JOINT_BRANCH_WEIGHT_HELP
     ),
     precision: str | None = setting(
         "--precision", metavar="MODE", help="auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32."

@@ -25,6 +25,17 @@ STAGE_HELP = (
     "(the rest frozen, BN in eval); joint: everything, all BN statistics frozen."
 )
 
+#: The two loss weights of ``matte train`` (their values here are the paper's, losses.FUSION_WEIGHT_HARD and
+#: losses.JOINT_BRANCH_WEIGHT: this module does not import torch, a test keeps the two in step).
+FUSION_HARD_WEIGHT_HELP = (
+    "Weight of hard pixels (alpha 0/1) in the fusion loss L_u of the fusion and joint stages; transition "
+    "pixels weigh 1. The paper's value: 0.1 (default); higher pushes alpha towards 0/1. Must be > 0."
+)
+JOINT_BRANCH_WEIGHT_HELP = (
+    "Weight of the branches' CE + L_d next to L_u in the joint stage. The paper's value: 0.5 (default); "
+    "lower lets L_u make the matte crisper where the model is unsure; 0 drops the branch terms."
+)
+
 #: ``--device`` as image, video and serve declare it (common.DeviceOption), None when not given.
 TrainDeviceOption = Annotated[str | None, DeviceOption.__metadata__[0]]
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from mattecli.errors import MatteError
-from mattecli.losses import STAGES, WEIGHT_DECAY_MODES
+from mattecli.losses import FUSION_WEIGHT_HARD, JOINT_BRANCH_WEIGHT, STAGES, WEIGHT_DECAY_MODES
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "fp64")
@@ -56,6 +57,11 @@ class RunConfig:
 
     ``batch_size`` is the GLOBAL batch: with N processes each one takes ``batch_size / N`` samples,
     so a run gives the same result (up to float rounding) on one GPU or eight.
+
+    ``fusion_hard_weight`` and ``joint_branch_weight`` are L_u's weight on hard pixels (the paper's 0.1)
+    and the joint stage's weight of the branches' CE + L_d (the paper's 0.5). The defaults are the
+    paper's configuration; other values make a named variant (``weights/recipe/README-gpu.md``:
+    ``LOSS=crisp``).
 
     Settings without a command-line flag (set them in a ``--config`` TOML file):
 
@@ -103,6 +109,8 @@ class RunConfig:
     weight_decay: str = "code"
     optimizer_weight_decay: float = 1e-4
     authors_extras: bool = True
+    fusion_hard_weight: float = FUSION_WEIGHT_HARD
+    joint_branch_weight: float = JOINT_BRANCH_WEIGHT
     precision: str = "auto"
     device: str = "auto"
     val_every: int = 500
@@ -165,6 +173,8 @@ class RunConfig:
             raise MatteError(
                 f"compile must be true, false or a torch.compile backend name, got {self.compile!r}"
             )
+        _loss_weight("fusion_hard_weight", self.fusion_hard_weight, zero_allowed=False)
+        _loss_weight("joint_branch_weight", self.joint_branch_weight, zero_allowed=True)
         self._validate_widths()
         self._validate_budget()
         return self
@@ -216,6 +226,15 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text), source="checkpoint")
+
+
+def _loss_weight(name: str, value: Any, *, zero_allowed: bool) -> None:
+    """A loss weight must be a finite number, at least 0 (or above 0 where 0 would leave no loss)."""
+    bound = ">= 0" if zero_allowed else "> 0"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        flag = "--" + name.replace("_", "-")
+        raise MatteError(f"{flag} must be a finite number {bound}, got {value!r}")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -20,8 +20,8 @@ from mattecli.training.runconfig import RunConfig
 
 
 class TrainStep:
-    """Runs steps of one stage; the settings it reads (stage, loss extras, weight decay, clipping,
-    compilation) are fixed for the run, so it keeps the configuration it was built with."""
+    """Runs steps of one stage; the settings it reads (stage, loss extras and weights, weight decay,
+    clipping, compilation) are fixed for the run, so it keeps the configuration it was built with."""
 
     def __init__(
         self,
@@ -77,7 +77,15 @@ class TrainStep:
         with autocast:
             out = self.net(image)
         out = to_float32(out)
-        loss = stage_loss(self.cfg.stage, out, alpha, authors_extras=self.cfg.authors_extras)
+        cfg = self.cfg
+        loss = stage_loss(
+            cfg.stage,
+            out,
+            alpha,
+            authors_extras=cfg.authors_extras,
+            fusion_hard_weight=cfg.fusion_hard_weight,
+            joint_branch_weight=cfg.joint_branch_weight,
+        )
         return loss, weight_decay_penalty(self.model, self.cfg.weight_decay)
 
 
