@@ -10,6 +10,12 @@ that). At the end the candidates (the fusion stage's result and the joint stage'
 low point of its learning rate) are exported and packed with the logs into ``OUT/results.tar.NN`` pieces
 of at most 15 MiB (the device tool brings back 8 files of 16 MiB, 64 MiB together). Reassemble with
 ``cat results.tar.* | tar -x``.
+
+Loss variants (``--loss paper crisp``, :data:`LOSS_VARIANTS`): seg does not depend on them, so each model
+trains seg once and then fusion and joint once per variant, one variant after the other, each starting
+from that seg run. The paper's variant keeps the model's name (``RUNS/lite2/fusion``, candidates
+``lite2-joint-...``); another variant is named after it (``RUNS/lite2-crisp/fusion``, ``lite2-crisp-joint-...``).
+With N variants each one's fusion and joint get 1/N of their shares.
 """
 
 from __future__ import annotations
@@ -38,14 +44,22 @@ _TRAIN = (
 )
 PIECE = 15 * 2**20
 RESULTS_LIMIT = 60 * 2**20
+#: The loss variants: the run settings each adds to its fusion and joint stages (seg is the same for all).
+#: "paper" is the paper's configuration (the trainer's defaults); "crisp" is benchmarks/HAZE.md's proposal
+#: for less haze: L_u weighs hard pixels like transition ones, and the branch terms weigh a fifth as much.
+LOSS_VARIANTS = {
+    "paper": {},
+    "crisp": {"fusion_hard_weight": 1.0, "joint_branch_weight": 0.1},
+}
 
 
 @dataclass
 class StageResult:
-    model: str
+    model: str  # the run's name: the model, with "-VARIANT" for a loss variant other than the paper's
     stage: str
     status: str
     seconds: float
+    loss: str | None = None  # the loss variant (None for seg, which all variants share)
     steps: int = 0
     samples_per_s: float | None = None
     data_wait: float | None = None
@@ -75,8 +89,25 @@ def toml_value(value: object) -> str:
     return json.dumps(str(value))
 
 
+def label(model: str, loss: str | None) -> str:
+    """The name of a model's runs and candidates under a loss variant: the paper's (and seg, which has no
+    variant) keeps the model's."""
+    return model if loss in (None, "paper") else f"{model}-{loss}"
+
+
+def check_losses(names: list[str]) -> list[str]:
+    """The loss variants asked for, each once, in order; an unknown name is an error naming the known."""
+    unknown = [n for n in names if n not in LOSS_VARIANTS]
+    if unknown or not names:
+        raise SystemExit(
+            f"error: LOSS: unknown loss variant {' '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(LOSS_VARIANTS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
 class Pipeline:
-    """The three stages of one model, in order, within the shared deadline."""
+    """One model's stages within the shared deadline: seg, then fusion and joint for each loss variant."""
 
     def __init__(self, args: argparse.Namespace, model: str, workers: int) -> None:
         self.args = args
@@ -85,26 +116,44 @@ class Pipeline:
         self.root = args.runs / model
         self.results: list[StageResult] = []
 
-    def run(self) -> None:
-        init = None
-        for number, stage in enumerate(STAGES):
-            left = self.args.deadline - self.args.reserve - time.time()
-            shares = self.args.shares[number:]
-            budget = left * shares[0] / sum(shares)
-            if budget < self.args.min_stage:
-                self.results.append(StageResult(self.model, stage, f"skipped ({budget:.0f} s left)", 0.0))
-                log(f"{self.model} {stage}: skipped, {budget:.0f} s left")
-                return
-            result = self.stage(stage, init, budget)
-            self.results.append(result)
-            if not (self.root / stage / "checkpoints").is_dir():
-                log(f"{self.model} {stage}: no checkpoint, stopping this model")
-                return
-            init = self.root / stage
+    def plan(self) -> list[tuple[str, str | None, float]]:
+        """(stage, loss variant, share) in order: seg once (no variant: its loss has no such weights), then
+        fusion and joint per variant, whose shares are split between the variants (seg keeps its share)."""
+        seg, fusion, joint = self.args.shares
+        count = len(self.args.loss)
+        plan: list[tuple[str, str | None, float]] = [("seg", None, seg)]
+        for loss in self.args.loss:
+            plan += [("fusion", loss, fusion / count), ("joint", loss, joint / count)]
+        return plan
 
-    def stage(self, stage: str, init: Path | None, budget: float) -> StageResult:
+    def run(self) -> None:
+        pending = self.plan()
+        while pending:
+            stage, loss, share = pending.pop(0)
+            name = label(self.model, loss)
+            left = self.args.deadline - self.args.reserve - time.time()
+            budget = left * share / (share + sum(item[2] for item in pending))
+            init = self.init(stage, name)
+            if budget < self.args.min_stage:
+                self.results.append(StageResult(name, stage, f"skipped ({budget:.0f} s left)", 0.0, loss))
+                log(f"{name} {stage}: skipped, {budget:.0f} s left")
+            else:
+                self.results.append(self.stage(stage, init, budget, name, loss))
+            if stage != "joint" and not (self.args.runs / name / stage / "checkpoints").is_dir():
+                # Nothing follows a seg run without a checkpoint, and a variant's joint needs its fusion.
+                log(f"{name} {stage}: no checkpoint, stopping {'this model' if loss is None else name}")
+                pending = [] if loss is None else [item for item in pending if item[1] != loss]
+
+    def init(self, stage: str, name: str) -> Path | None:
+        """Where a stage starts: seg from ImageNet, every variant's fusion from the model's one seg run,
+        a variant's joint from its own fusion run."""
+        return {"seg": None, "fusion": self.root / "seg", "joint": self.args.runs / name / "fusion"}[stage]
+
+    def stage(self, stage: str, init: Path | None, budget: float, name: str, loss: str | None) -> StageResult:
+        """One ``matte train`` run of ``stage`` for the run ``name`` (model or model-variant)."""
         args = self.args
-        run_dir = self.root / stage
+        root = args.runs / name
+        run_dir = root / stage
         low, high = args.lr[stage]
         settings = {
             "stage": stage,
@@ -125,6 +174,8 @@ class Pipeline:
             "ckpt_every": 10**6,
             "compile": args.compile,
         }
+        weights = LOSS_VARIANTS[loss] if loss else {}
+        settings.update(weights)
         if init is None:
             settings.update(model_settings(self.model), pretrained=True)
         else:
@@ -132,23 +183,26 @@ class Pipeline:
         if args.threads:
             settings["threads"] = args.threads
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        config = self.root / f"{stage}.toml"
+        config = root / f"{stage}.toml"
         config.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in settings.items()), encoding="utf-8")
         command = [sys.executable, "-c", _TRAIN, str(config), str(run_dir)]
+        what = f", loss {loss}" + "".join(f", {k} {v}" for k, v in weights.items()) if loss else ""
         log(
-            f"{self.model} {stage}: {budget:.0f} s ({settings['time_budget']:.0f} s of training), init {init or 'ImageNet'}"
+            f"{name} {stage}: {budget:.0f} s ({settings['time_budget']:.0f} s of training), "
+            f"init {init or 'ImageNet'}{what}"
         )
         start = time.time()
-        with (self.root / f"{stage}.log").open("w", encoding="utf-8") as output:
+        with (root / f"{stage}.log").open("w", encoding="utf-8") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
             status = watch(process, start + budget + args.grace, args.deadline - args.reserve)
-        result = summarise(self.model, stage, status, time.time() - start, run_dir)
+        result = summarise(name, stage, status, time.time() - start, run_dir)
+        result.loss = loss
         log(
-            f"{self.model} {stage}: {result.status} after {result.seconds:.0f} s, {result.steps} steps, "
+            f"{name} {stage}: {result.status} after {result.seconds:.0f} s, {result.steps} steps, "
             f"{result.samples_per_s or 0:.1f} samples/s, data wait {100 * (result.data_wait or 0):.1f} %"
         )
         if status != "done":
-            tail = (self.root / f"{stage}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
+            tail = (root / f"{stage}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
             print(tail, flush=True)
         return result
 
@@ -209,8 +263,14 @@ def low_points(run_dir: Path) -> list[Path]:
     return chosen
 
 
+def run_names(args: argparse.Namespace) -> list[str]:
+    """Every model's runs under every loss variant (``lite2``, ``lite2-crisp``, ...), in order."""
+    return [label(model, loss) for model in args.models for loss in args.loss]
+
+
 def export_candidates(args: argparse.Namespace, models: list[str]) -> list[Path]:
-    """Fusion results and the joint low points as weights files; float16 where float32 would not fit."""
+    """Fusion results and the joint low points of the runs ``models`` (model or model-variant names) as
+    weights files; float16 where float32 would not fit."""
     from mattecli.training import export_checkpoint
 
     wanted = []
@@ -243,6 +303,7 @@ def export_candidates(args: argparse.Namespace, models: list[str]) -> list[Path]
 def pack_results(args: argparse.Namespace, candidates: list[Path], results: list[StageResult]) -> None:
     summary = {
         "models": args.models,
+        "loss": {loss: LOSS_VARIANTS[loss] for loss in args.loss},
         "settings": {k: str(v) for k, v in vars(args).items() if k not in ("models",)},
         "stages": [vars(r) for r in results],
         "candidates": [{"file": p.name, "bytes": p.stat().st_size} for p in candidates],
@@ -252,7 +313,7 @@ def pack_results(args: argparse.Namespace, candidates: list[Path], results: list
     with tarfile.open(archive, "w") as tar:
         for path in candidates:
             tar.add(path, arcname=f"candidates/{path.name}")
-        for model in args.models:
+        for model in dict.fromkeys([*args.models, *run_names(args)]):  # seg lies under the model's name
             for stage in STAGES:
                 run_dir = args.runs / model / stage
                 for name in ("run.toml", "metrics.jsonl"):
@@ -286,6 +347,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--deadline", type=float, required=True, help="Unix time by which all must be done")
     parser.add_argument("--models", nargs="+", default=["lite2"])
+    parser.add_argument(
+        "--loss",
+        nargs="+",
+        default=["paper"],
+        help=f"loss variants: {', '.join(LOSS_VARIANTS)} (fusion, joint)",
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=512)
@@ -308,17 +375,21 @@ def main() -> int:
     args.shares = [float(s) for s in args.shares.split(",")]
     args.cycles = {**dict.fromkeys(STAGES, 1), **parse_pairs(args.cycles, int)}
     args.lr = parse_pairs(args.lr, float)
+    args.loss = check_losses(args.loss)
     args.out.mkdir(parents=True, exist_ok=True)
     workers = max(1, args.workers // len(args.models))
     pipelines = [Pipeline(args, model, workers) for model in args.models]
-    log(f"models {' '.join(args.models)}, {args.deadline - time.time():.0f} s to the deadline")
+    log(
+        f"models {' '.join(args.models)}, loss {' '.join(args.loss)}, "
+        f"{args.deadline - time.time():.0f} s to the deadline"
+    )
     threads = [threading.Thread(target=p.run) for p in pipelines]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     results = [r for p in pipelines for r in p.results]
-    candidates = export_candidates(args, args.models)
+    candidates = export_candidates(args, run_names(args))
     pack_results(args, candidates, results)
     print(json.dumps([vars(r) for r in results], indent=1))
     print("candidates: " + ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in candidates))

@@ -12,7 +12,10 @@
 # example "lite2 lite2-w24" trains two side by side), DEVICE (cuda), BATCH (64), SIZE (512), WORKERS
 # (cores - 1, shared by the models), COMPILE (0; 1 = torch.compile), THREADS (torch CPU threads, for a
 # CPU rehearsal), SHARES (0.5,0.15,0.35), CYCLES (seg=2,fusion=1,joint=2), LR
-# (seg=2e-4:2e-3,fusion=2e-4:2e-3,joint=2e-5:2e-4), PYTHON (python3), WORK (/tmp/round5).
+# (seg=2e-4:2e-3,fusion=2e-4:2e-3,joint=2e-5:2e-4), PYTHON (python3), WORK (/tmp/round5), LOSS (paper;
+# "paper crisp" trains seg once per model, then fusion and joint once with the paper's loss weights and once
+# with crisp ones, fusion_hard_weight 1.0 and joint_branch_weight 0.1: candidates lite2-joint-... and
+# lite2-crisp-joint-...; the variants run one after the other and split the fusion and joint shares).
 # CPU rehearsal (about 4 minutes here):
 #   OUT=/tmp/r5out DEVICE=cpu SIZE=64 BATCH=4 WORKERS=1 THREADS=1 BUDGET=200 PYTHON=.venv/bin/python \
 #     weights/recipe/gpu_round5.sh .gpudata/round5
@@ -27,7 +30,10 @@ mkdir -p "$out"
 exec > >(tee -a "$out/gpu_round5.log") 2>&1
 export PYTHONUNBUFFERED=1 MATTE_HOME=$work/matte-home OMP_WAIT_POLICY=PASSIVE
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-echo "cores: $(nproc); budget ${budget} s; models ${MODELS:-lite2}"
+echo "cores: $(nproc); budget ${budget} s; models ${MODELS:-lite2}; loss ${LOSS:-paper}"
+# shellcheck disable=SC2086
+"$python" -c 'import sys; sys.path.insert(0, "weights/recipe"); import gpu_round5; gpu_round5.check_losses(sys.argv[1:])' \
+  ${LOSS:-paper} || exit 2
 
 # 1. the pack: every part present and intact, then one tar stream
 if ! (cd "$parts" && sha256sum -c --quiet round5.sha256); then
@@ -54,7 +60,7 @@ extra=()
 [ -n "${THREADS:-}" ] && extra+=(--threads "$THREADS")
 # shellcheck disable=SC2086
 "$python" weights/recipe/gpu_round5.py --spec "$spec" --runs "$work/runs" --out "$out" \
-  --deadline $((start + budget)) --models ${MODELS:-lite2} --device "${DEVICE:-cuda}" \
+  --deadline $((start + budget)) --models ${MODELS:-lite2} --loss ${LOSS:-paper} --device "${DEVICE:-cuda}" \
   --batch "${BATCH:-64}" --size "${SIZE:-512}" --workers "${WORKERS:-$(($(nproc) - 1))}" \
   --shares "${SHARES:-0.5,0.15,0.35}" --cycles "${CYCLES:-seg=2,fusion=1,joint=2}" \
   --lr "${LR:-seg=2e-4:2e-3,fusion=2e-4:2e-3,joint=2e-5:2e-4}" "${extra[@]}"
