@@ -43,6 +43,7 @@ from mattecli.data.sources import make_source
 from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
 from mattecli.image.conversion import to_uint8
+from mattecli.image.decoding import read_image
 
 MANIFEST = "manifest.json"
 #: IJG's base luminance quantisation table (JPEG Annex K); a file's table is this scaled by its quality.
@@ -122,22 +123,29 @@ def _pack_photo(job: tuple[Path, Path, Path | None, Path | None, int, int, int])
 
 
 def _pack_cutout(source: Path, target: Path, long_side: int) -> None:
-    """Small cut-outs are copied byte for byte; larger ones are resized with premultiplied colour."""
+    """Small cut-outs are copied byte for byte; larger ones are resized with premultiplied colour.
+
+    Decoded by the decoder training reads cut-outs with (:func:`mattecli.data.reading.read_rgba`): upright
+    by EXIF, so a resized cut-out, which carries no EXIF, is the picture training saw; 16-bit codes stay
+    16-bit until the resize."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    rgba = cv2.imdecode(np.fromfile(str(source), np.uint8), cv2.IMREAD_UNCHANGED)
-    if rgba is None or rgba.ndim != 3 or rgba.shape[2] != 4:
+    loaded = read_image(source)
+    if loaded.alpha_pixels is None:
         raise MatteError("cut-out is not an RGBA image", source)
-    height, width = _fitted(*rgba.shape[:2], long_side)
-    if (height, width) == rgba.shape[:2] and source.suffix.lower() == ".png":
+    height, width = _fitted(loaded.height, loaded.width, long_side)
+    if (height, width) == (loaded.height, loaded.width) and source.suffix.lower() == ".png":
         shutil.copyfile(source, target)
         return
-    rgba = rgba.astype(np.float32) / (65535.0 if rgba.dtype == np.uint16 else 255.0)
+    codes = np.dstack([loaded.pixels, loaded.alpha_pixels])
+    # Divided, not unit_float (its reciprocal is one ulp off on 126 of the 256 8-bit codes): packs stay
+    # byte-identical with those made before.
+    rgba = codes.astype(np.float32) / (65535.0 if codes.dtype == np.uint16 else 255.0)
     alpha = rgba[:, :, 3:]
     premultiplied = cv2.resize(rgba[:, :, :3] * alpha, (width, height), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)[:, :, None]
     colour = np.where(alpha > 1e-6, premultiplied / np.maximum(alpha, 1e-6), 0.0)
     out = to_uint8(np.concatenate([colour, alpha], axis=2), half_up=True)
-    ok, data = cv2.imencode(".png", out, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    ok, data = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise MatteError("cannot encode PNG", target)
     data.tofile(str(target))
