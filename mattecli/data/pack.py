@@ -44,6 +44,7 @@ from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
 from mattecli.image.conversion import to_uint8
 from mattecli.image.decoding import read_image
+from mattecli.image.formats import FORMAT_NAMES
 
 MANIFEST = "manifest.json"
 #: IJG's base luminance quantisation table (JPEG Annex K); a file's table is this scaled by its quality.
@@ -86,17 +87,19 @@ def _fitted(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise MatteError("cannot encode JPEG", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data.tofile(str(path))
+    _write(path, ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
-def _write_png(path: Path, grey: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", grey, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    """A grey matte or a BGRA cut-out as a maximally compressed PNG."""
+    _write(path, ".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def _write(path: Path, suffix: str, pixels: np.ndarray, params: list[int]) -> None:
+    """Encode as ``suffix`` with OpenCV (BGR order) and write ``path`` (a ``.part`` name may differ)."""
+    ok, data = cv2.imencode(suffix, pixels, params)
     if not ok:
-        raise MatteError("cannot encode PNG", path)
+        raise MatteError(f"cannot encode {FORMAT_NAMES[suffix]}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data.tofile(str(path))
 
@@ -145,10 +148,7 @@ def _pack_cutout(source: Path, target: Path, long_side: int) -> None:
     alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)[:, :, None]
     colour = np.where(alpha > 1e-6, premultiplied / np.maximum(alpha, 1e-6), 0.0)
     out = to_uint8(np.concatenate([colour, alpha], axis=2), half_up=True)
-    ok, data = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise MatteError("cannot encode PNG", target)
-    data.tofile(str(target))
+    _write_png(target, cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA))
 
 
 # ---------------------------------------------------------------------------------------- packing
