@@ -9,27 +9,20 @@ and :mod:`mattecli.weights`.
 
 from __future__ import annotations
 
-from typing import Any
+from mattecli.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Matter": "mattecli.inference",
-    "MatteResult": "mattecli.inference",
-    "LateFusionNet": "mattecli.models",
-    "ModelConfig": "mattecli.config",
-    "MatteError": "mattecli.errors",
-    "matte_video": "mattecli.video",
+    "Matter": "inference",
+    "MatteResult": "inference",
+    "LateFusionNet": "models",
+    "ModelConfig": "config",
+    "MatteError": "errors",
+    "matte_video": "video",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import public names lazily (PEP 562) so that importing mattecli does not import torch."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mattecli' has no attribute {name!r}")
+# Imported on first use (PEP 562), so that importing mattecli does not import torch.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [*_LAZY, "__version__"]

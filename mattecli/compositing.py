@@ -13,6 +13,7 @@ import functools
 import math
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,13 @@ from mattecli.image.formats import IMAGE_SUFFIXES
 
 __all__ = [
     "NAMED_COLOURS",
+    "Backdrop",
     "checkerboard",
     "composite",
     "cover_resize",
     "parse_color",
     "preview_sheet",
+    "read_background",
     "resolve_background",
     "to_uint8",
     "to_uint16",
@@ -71,7 +74,7 @@ STRIP_PIXELS = 1 << 20
 _OUTPUT_DTYPES = {np.dtype(np.uint8): to_uint8, np.dtype(np.uint16): to_uint16, np.dtype(np.float32): None}
 
 _HEX = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6})")
-_ACCEPTED = "a colour name (white, black, gray, green, ...), #rgb or #rrggbb, or an image file"
+_COLOUR_NAMES = ", ".join(sorted(NAMED_COLOURS))
 
 
 def parse_color(text: str) -> tuple[float, float, float]:
@@ -83,8 +86,7 @@ def parse_color(text: str) -> tuple[float, float, float]:
         raise MatteError("a background must be opaque; leave the background out to keep transparency", text)
     match = _HEX.fullmatch(key)
     if match is None:
-        names = ", ".join(sorted(NAMED_COLOURS))
-        raise MatteError(f"not a colour; use a name ({names}), #rgb or #rrggbb", text)
+        raise MatteError(f"not a colour; use a name ({_COLOUR_NAMES}), #rgb or #rrggbb", text)
     digits = match.group(1)
     if len(digits) == 3:
         digits = "".join(digit * 2 for digit in digits)
@@ -96,32 +98,60 @@ def _unit(code: tuple[int, ...]) -> tuple[float, float, float]:
     return red, green, blue
 
 
-def resolve_background(spec: str, size: tuple[int, int]) -> np.ndarray:
-    """An H x W x 3 float32 background from a colour or an image path (``size`` is (h, w)).
+@dataclass(frozen=True)
+class Backdrop:
+    """A background ready to use: one colour, or an image decoded once (for a whole batch or clip)."""
 
-    A colour wins over a file of the same name (write ./white to mean the file). An image is scaled
-    to cover the frame and centre-cropped, never stretched.
+    colour: tuple[float, float, float] | None = None
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def fill(self, height: int, width: int) -> np.ndarray:
+        """The background for a frame of this size: a colour broadcast (a read-only view), or the image
+        cover-resized (a new array, never stretched)."""
+        if self.image is None:
+            return np.broadcast_to(np.asarray(self.colour, np.float32), (height, width, 3))
+        return cover_resize(self.image, (height, width))
+
+
+def read_background(spec: str, option: str | None = None) -> Backdrop:
+    """The one reading of "a colour or an image file" (``--bg``, ``Matter.composite``, ``matte video``).
+
+    A colour wins over a file of the same name (write ./white to mean the file); "transparent" and "none"
+    are refused (a background is opaque); a folder, a missing file and an unreadable image are one-line
+    errors. ``option`` names the command-line option in the messages (``"--bg"``); None words them for
+    the Python API. The image is decoded once per path and modification time (:func:`_decoded`).
     """
-    height, width = size
     try:
-        colour = parse_color(spec)
+        return Backdrop(colour=parse_color(spec))
     except MatteError:
-        colour = None
-    if colour is not None:
-        return np.broadcast_to(np.asarray(colour, np.float32), (height, width, 3)).copy()
+        if spec.strip().lower() in ("transparent", "none"):
+            raise
     path = Path(spec).expanduser()
+    if path.is_dir():
+        raise MatteError(f"{option or 'the background'} is a folder; give an image file or a colour", path)
     if path.is_file():
-        return cover_resize(_read_background(path.resolve(), path.stat().st_mtime_ns), (height, width))
+        try:
+            return Backdrop(image=_decoded(path, path.resolve(), path.stat().st_mtime_ns))
+        except MatteError as error:
+            raise MatteError(f"{error} ({option})" if option else str(error)) from None
     if path.suffix.lower() in IMAGE_SUFFIXES or os.sep in spec or "/" in spec:
-        raise MatteError("no such background image", path)
-    raise MatteError(f"not a background: use {_ACCEPTED}", spec)
+        raise MatteError(f"no such file ({option})" if option else "no such background image", path)
+    problem = f"{option} is not a colour or an image file" if option else "not a background"
+    raise MatteError(f"{problem}; use a colour name ({_COLOUR_NAMES}), #rgb, #rrggbb or an image file", spec)
+
+
+def resolve_background(spec: str, size: tuple[int, int]) -> np.ndarray:
+    """An H x W x 3 float32 background (a new, writable array) from a colour or an image path (``size`` is
+    (h, w)), read by :func:`read_background`: an image is scaled to cover the frame and centre-cropped."""
+    return np.ascontiguousarray(read_background(spec).fill(*size))
 
 
 @functools.lru_cache(maxsize=2)
-def _read_background(path: Path, mtime_ns: int) -> np.ndarray:
-    """Decode a background image once per batch (keyed by path and modification time), not once per
-    photo: 2,000 product shots over one backdrop would otherwise decode it 2,000 times."""
-    del mtime_ns  # part of the cache key only
+def _decoded(path: Path, resolved: Path, mtime_ns: int) -> np.ndarray:
+    """Decode a background image once per batch (keyed by the file and its modification time), not once
+    per photo: 2,000 product shots over one backdrop would otherwise decode it 2,000 times. ``path`` is the
+    name the user gave (what a message says); ``resolved`` and ``mtime_ns`` make the key exact."""
+    del resolved, mtime_ns  # part of the cache key only
     image = read_image(path).rgb
     image.setflags(write=False)
     return image

@@ -111,6 +111,32 @@ def test_background_errors(tmp_path: Path) -> None:
         resolve_background(str(tmp_path / "bad.png"), (4, 4))
 
 
+def test_one_background_reader_serves_the_api_and_the_bg_option(tmp_path: Path) -> None:
+    """``Matter.composite`` / ``matte video`` (resolve_background) and ``matte image --bg``
+    (prepare_background) read a background by the same rules; only the wording names the option."""
+    from mattecli.image.backgrounds import prepare_background
+
+    picture = tmp_path / "bg.png"
+    Image.fromarray(np.arange(10 * 20 * 3, dtype=np.uint8).reshape(10, 20, 3)).save(picture)
+    for spec in ("#ff8000", str(picture)):
+        np.testing.assert_array_equal(resolve_background(spec, (6, 6)), prepare_background(spec).fill(6, 6))
+    refusals = [
+        ("transparent", "a background must be opaque", "a background must be opaque"),
+        (str(tmp_path), "the background is a folder", "--bg is a folder"),
+        (
+            str(tmp_path / "gone.png"),
+            "gone.png: no such background image",
+            r"gone.png: no such file \(--bg\)",
+        ),
+        ("sparkly", "sparkly: not a background", "sparkly: --bg is not a colour or an image file"),
+    ]
+    for spec, api_message, option_message in refusals:
+        with pytest.raises(MatteError, match=api_message):
+            resolve_background(spec, (4, 4))
+        with pytest.raises(MatteError, match=option_message):
+            prepare_background(spec)
+
+
 def test_checkerboard_pattern() -> None:
     board = checkerboard(5, 7, square=2)
     assert board.shape == (5, 7, 3) and board.dtype == np.float32

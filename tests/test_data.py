@@ -596,3 +596,30 @@ def test_packed_foregrounds_are_estimated_and_the_pack_matches_the_recipe(
     assert set(report.alpha_error) == {"pairs people", "composition people", "cutouts cutouts"}
     assert max(report.alpha_error.values()) < 0.02
     assert report.image_error["pairs people"] < 0.03
+
+
+def test_a_resized_cut_out_is_packed_upright_as_training_reads_it(tmp_path: Path) -> None:
+    """Packing decodes cut-outs with the decoder training uses (EXIF orientation applied): the packed
+    PNG, which has no EXIF, is the upright picture, not the stored one turned on its side."""
+    from PIL import Image
+
+    from mattecli.data.pack import pack_training_data
+    from mattecli.data.reading import read_rgba
+
+    stored = np.zeros((60, 100, 4), np.uint8)
+    stored[..., :3] = 40
+    stored[:, :34, :3] = 230  # a bright left third: the top third once turned upright
+    stored[..., 3] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show
+    (tmp_path / "cut").mkdir()
+    Image.fromarray(stored, "RGBA").save(tmp_path / "cut" / "c0.png", exif=exif)
+    make_backgrounds(tmp_path / "bg", [(0, 0, 0)])
+    spec = tmp_path / "train.toml"
+    spec.write_text('[[source]]\nkind = "cutouts"\nroot = "cut"\nbackgrounds = "bg"\n')
+    pack_training_data(spec, tmp_path / "pack", long_side=50, workers=1)
+    upright, _ = read_rgba(tmp_path / "cut" / "c0.png")
+    packed, packed_alpha = read_rgba(tmp_path / "pack" / "data" / "cut" / "c0.png")
+    assert upright.shape == (100, 60, 3) and packed.shape == (50, 30, 3)
+    expected = cv2.resize(upright, (30, 50), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(packed.astype(int) - expected).max() <= 1 and packed_alpha.min() == 1.0

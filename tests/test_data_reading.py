@@ -97,3 +97,17 @@ def test_unreadable_photos_are_one_sample_error_naming_the_file(tmp_path: Path, 
     assert str(error.value).startswith(f"{path}: ")
     with pytest.raises(SampleError):
         read_rgba(path)
+
+
+def test_data_folders_and_matte_image_folders_count_the_same_files_as_images(tmp_path: Path) -> None:
+    """One rule (``mattecli.image.inputs.looks_like_image``) says what an image file is for both."""
+    from mattecli.data.reading import list_images
+    from mattecli.image.inputs import collect_inputs
+
+    names = ["a.PNG", "b.webp", "c.jpeg", "d.tif", "e.bmp", ".hidden.png", "._f.jpg", "notes.txt", "g.gif"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "h.png").mkdir()  # a folder with an image's name is not an image
+    listed = sorted(path.name for path in list_images(tmp_path).values())
+    assert listed == ["a.PNG", "b.webp", "c.jpeg", "d.tif", "e.bmp"]
+    assert sorted(path.name for path, _ in collect_inputs([str(tmp_path)], recursive=False)) == listed

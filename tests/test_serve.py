@@ -570,3 +570,21 @@ def test_options_and_download_names() -> None:
     assert RenderOptions().filename('holiday "best".final.jpg') == "holiday_best_.final.matte.png"
     assert RenderOptions().filename("C:\\Users\\me\\.hidden") == "hidden.matte.png"
     assert RenderOptions().filename("") == "image.matte.png"
+
+
+def test_downloads_are_named_and_typed_from_the_image_tables() -> None:
+    """A download carries the tag ``matte image`` gives that kind of output (so a later ``matte image``
+    over the downloads folder skips it as its own output) and the media type of its suffix."""
+    from mattecli.image.outputs import OUTPUT_TAGS, is_own_output
+    from mattecli.serve.render import KINDS, RenderOptions
+
+    expected = {
+        ("cutout", "png"): ("photo.matte.png", "image/png"),
+        ("cutout", "webp"): ("photo.matte.webp", "image/webp"),
+        ("matte", "jpeg"): ("photo.alpha.jpg", "image/jpeg"),
+        ("composite", "jpg"): ("photo.composite.jpg", "image/jpeg"),
+    }
+    for (output, format_name), (name, media_type) in expected.items():
+        options = RenderOptions(output=output, format=format_name)
+        assert (options.filename("photo.jpg"), options.media_type) == (name, media_type)
+        assert is_own_output(Path(name)) and OUTPUT_TAGS[KINDS[output]] in name

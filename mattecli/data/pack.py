@@ -43,6 +43,8 @@ from mattecli.data.sources import make_source
 from mattecli.data.spec import DataSpec, load_data_spec
 from mattecli.errors import MatteError
 from mattecli.image.conversion import to_uint8
+from mattecli.image.decoding import read_image
+from mattecli.image.formats import FORMAT_NAMES
 
 MANIFEST = "manifest.json"
 #: IJG's base luminance quantisation table (JPEG Annex K); a file's table is this scaled by its quality.
@@ -85,17 +87,19 @@ def _fitted(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise MatteError("cannot encode JPEG", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data.tofile(str(path))
+    _write(path, ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
-def _write_png(path: Path, grey: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", grey, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    """A grey matte or a BGRA cut-out as a maximally compressed PNG."""
+    _write(path, ".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def _write(path: Path, suffix: str, pixels: np.ndarray, params: list[int]) -> None:
+    """Encode as ``suffix`` with OpenCV (BGR order) and write ``path`` (a ``.part`` name may differ)."""
+    ok, data = cv2.imencode(suffix, pixels, params)
     if not ok:
-        raise MatteError("cannot encode PNG", path)
+        raise MatteError(f"cannot encode {FORMAT_NAMES[suffix]}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data.tofile(str(path))
 
@@ -122,25 +126,29 @@ def _pack_photo(job: tuple[Path, Path, Path | None, Path | None, int, int, int])
 
 
 def _pack_cutout(source: Path, target: Path, long_side: int) -> None:
-    """Small cut-outs are copied byte for byte; larger ones are resized with premultiplied colour."""
+    """Small cut-outs are copied byte for byte; larger ones are resized with premultiplied colour.
+
+    Decoded by the decoder training reads cut-outs with (:func:`mattecli.data.reading.read_rgba`): upright
+    by EXIF, so a resized cut-out, which carries no EXIF, is the picture training saw; 16-bit codes stay
+    16-bit until the resize."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    rgba = cv2.imdecode(np.fromfile(str(source), np.uint8), cv2.IMREAD_UNCHANGED)
-    if rgba is None or rgba.ndim != 3 or rgba.shape[2] != 4:
+    loaded = read_image(source)
+    if loaded.alpha_pixels is None:
         raise MatteError("cut-out is not an RGBA image", source)
-    height, width = _fitted(*rgba.shape[:2], long_side)
-    if (height, width) == rgba.shape[:2] and source.suffix.lower() == ".png":
+    height, width = _fitted(loaded.height, loaded.width, long_side)
+    if (height, width) == (loaded.height, loaded.width) and source.suffix.lower() == ".png":
         shutil.copyfile(source, target)
         return
-    rgba = rgba.astype(np.float32) / (65535.0 if rgba.dtype == np.uint16 else 255.0)
+    codes = np.dstack([loaded.pixels, loaded.alpha_pixels])
+    # Divided, not unit_float (its reciprocal is one ulp off on 126 of the 256 8-bit codes): packs stay
+    # byte-identical with those made before.
+    rgba = codes.astype(np.float32) / (65535.0 if codes.dtype == np.uint16 else 255.0)
     alpha = rgba[:, :, 3:]
     premultiplied = cv2.resize(rgba[:, :, :3] * alpha, (width, height), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)[:, :, None]
     colour = np.where(alpha > 1e-6, premultiplied / np.maximum(alpha, 1e-6), 0.0)
     out = to_uint8(np.concatenate([colour, alpha], axis=2), half_up=True)
-    ok, data = cv2.imencode(".png", out, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise MatteError("cannot encode PNG", target)
-    data.tofile(str(target))
+    _write_png(target, cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA))
 
 
 # ---------------------------------------------------------------------------------------- packing

@@ -17,11 +17,9 @@ import cv2
 import numpy as np
 
 from mattecli.errors import MatteError
-from mattecli.image.conversion import to_uint8
+from mattecli.image.conversion import to_uint8, unit_float
 from mattecli.image.decoding import LoadedImage, read_image
-
-#: File suffixes treated as images when listing data folders.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from mattecli.image.inputs import looks_like_image  # data folders list what ``matte image`` reads
 
 
 class SampleError(Exception):
@@ -39,7 +37,7 @@ def list_images(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+        if path.is_file() and looks_like_image(path):
             found.setdefault(path.stem, path)
     return found
 
@@ -82,10 +80,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 def _to_unit_float(channel: np.ndarray) -> np.ndarray:
     """A single channel as float32 in [0, 1], whatever its bit depth."""
-    if channel.dtype == np.uint8:
-        return channel.astype(np.float32) * (1.0 / 255.0)
-    if channel.dtype == np.uint16:
-        return channel.astype(np.float32) * (1.0 / 65535.0)
+    if channel.dtype in (np.uint8, np.uint16):
+        return unit_float(channel)
     return np.clip(channel.astype(np.float32), 0.0, 1.0)
 
 

@@ -27,8 +27,9 @@ import numpy as np
 
 from mattecli.atomic import write_text
 from mattecli.data.augment import AugmentConfig
-from mattecli.data.reading import IMAGE_SUFFIXES, list_images
+from mattecli.data.reading import list_images
 from mattecli.errors import MatteError
+from mattecli.image.formats import IMAGE_SUFFIXES
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -24,8 +24,7 @@ name is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mattecli.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "ALPHA_SUFFIXES": "formats",
@@ -66,16 +65,5 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"mattecli.image.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mattecli.image' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

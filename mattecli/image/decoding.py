@@ -15,9 +15,11 @@ command line's start-up.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,12 +96,8 @@ def decode_image(data: bytes, name: str | Path = "<stdin>") -> LoadedImage:
     if not data:
         raise MatteError("is empty (0 bytes)", name)
     try:
-        with warnings.catch_warnings():
-            # Images between Pillow's warning and error thresholds are legitimate here; our own
-            # MAX_PIXELS check below is the guard.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as picture:
-                return _decode(picture, data, path)
+        with open_picture(data) as picture:
+            return _decode(picture, data, path)
     except MatteError:
         raise
     except Image.DecompressionBombError:
@@ -110,6 +108,18 @@ def decode_image(data: bytes, name: str | Path = "<stdin>") -> LoadedImage:
         # Pillow reports truncated and corrupt data this way ("image file is truncated", "broken
         # PNG file", ...); include its words, they tell the user what is wrong with the file.
         raise MatteError(f"cannot decode image ({describe_error(error)})", name) from None
+
+
+@contextlib.contextmanager
+def open_picture(data: bytes) -> Iterator[Image.Image]:
+    """Pillow's view of encoded bytes (header read, pixels not yet), without its decompression-bomb
+    warning: images between Pillow's warning and error thresholds are legitimate here, our own limits are
+    the guard (:data:`MAX_PIXELS`; ``matte serve``'s ``--max-megapixels``, checked on the header). Pillow's
+    errors (too large, not an image, a damaged header) pass to the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as picture:
+            yield picture
 
 
 def _check_is_nonempty_file(path: Path) -> None:

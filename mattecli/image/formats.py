@@ -18,6 +18,17 @@ FORMAT_NAMES = {
     ".bmp": "BMP",
 }
 
+#: Suffix -> the format's media type (HTTP ``Content-Type``), for ``matte serve``'s responses.
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".bmp": "image/bmp",
+}
+
 IMAGE_SUFFIXES = frozenset(FORMAT_NAMES)
 """File name endings treated as images when expanding folders and glob patterns (any letter case)."""
 

@@ -58,7 +58,7 @@ def _images_in_folder(folder: Path, recursive: bool) -> list[tuple[Path, Path]]:
             folders.clear()
         for name in files:
             candidate = Path(root) / name
-            if _looks_like_image(candidate) and candidate.is_file():
+            if looks_like_image(candidate) and candidate.is_file():
                 images.append((candidate, candidate.relative_to(folder)))
     return images
 
@@ -73,7 +73,7 @@ def _images_matching(pattern: str, recursive: bool) -> list[tuple[Path, Path]]:
             images.extend(
                 (image, _relative_to(image, base)) for image, _ in _images_in_folder(candidate, recursive)
             )
-        elif candidate.is_file() and _looks_like_image(candidate):
+        elif candidate.is_file() and looks_like_image(candidate):
             images.append((candidate, _relative_to(candidate, base)))
     return images
 
@@ -96,7 +96,9 @@ def _relative_to(path: Path, base: Path) -> Path:
         return Path(path.name)
 
 
-def _looks_like_image(path: Path) -> bool:
+def looks_like_image(path: Path) -> bool:
+    """An image by its name: an image suffix (any case) and not hidden (editor and macOS "._" droppings,
+    our own temporary files). ``matte image`` folders and training data folders both list files by it."""
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 

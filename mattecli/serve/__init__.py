@@ -15,15 +15,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from mattecli.lazy_exports import lazy_exports
 
 __all__ = ["ServeSettings", "create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the web layer (and so Starlette) only when it is asked for."""
-    if name in __all__:
-        from mattecli.serve import app
-
-        return getattr(app, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The web layer (and so Starlette) is imported only when it is asked for.
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "app"))

@@ -63,14 +63,3 @@ def _host_name(scope: Scope) -> str:
                 return host[1:].split("]", 1)[0]
             return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return ""
-
-
-def _host_name(scope: Scope) -> str:
-    """The Host header without its port ("[::1]:7860" -> "::1")."""
-    for key, value in scope.get("headers", []):
-        if key == b"host":
-            host = value.decode("latin-1").strip().lower()
-            if host.startswith("["):
-                return host[1:].split("]", 1)[0]
-            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return ""

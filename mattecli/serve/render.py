@@ -15,17 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mattecli.errors import MatteError
+from mattecli.image.formats import ALPHA_SUFFIXES, FORMAT_NAMES, MEDIA_TYPES
+from mattecli.image.outputs import OUTPUT_TAGS
 
-OUTPUTS = ("cutout", "matte", "composite")
-#: format parameter -> (file suffix, media type)
-FORMATS = {
-    "png": (".png", "image/png"),
-    "webp": (".webp", "image/webp"),
-    "jpg": (".jpg", "image/jpeg"),
-    "jpeg": (".jpg", "image/jpeg"),
-}
-#: The names in a downloaded file, as ``matte image`` names its outputs.
-OUTPUT_TAGS = {"cutout": "matte", "composite": "composite", "matte": "alpha"}
+#: ``output=`` -> the kind of ``matte image`` output it is (whose name tag a download carries).
+KINDS = {"cutout": "rgba", "matte": "alpha", "composite": "composite"}
+OUTPUTS = tuple(KINDS)
+#: ``format=`` -> file suffix: the formats a browser shows (``jpeg`` is another name for ``jpg``).
+FORMATS = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 PARAMETERS = ("output", "bg", "format", "decontaminate")
 DEFAULT_BACKGROUND = "white"
 
@@ -45,11 +42,11 @@ class RenderOptions:
 
     @property
     def suffix(self) -> str:
-        return FORMATS[self.format][0]
+        return FORMATS[self.format]
 
     @property
     def media_type(self) -> str:
-        return FORMATS[self.format][1]
+        return MEDIA_TYPES[self.suffix]
 
     def filename(self, upload_name: str) -> str:
         """``photo.jpg`` -> ``photo.matte.png`` (``.composite``, ``.alpha`` for the other kinds), safe to
@@ -57,7 +54,7 @@ class RenderOptions:
         stem = upload_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
         stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
         stem = _UNSAFE_NAME.sub("_", stem).strip("._")[:80] or "image"
-        return f"{stem}.{OUTPUT_TAGS[self.output]}{self.suffix}"
+        return f"{stem}{OUTPUT_TAGS[KINDS[self.output]]}{self.suffix}"
 
 
 def parse_options(pairs: Iterable[tuple[str, str]]) -> RenderOptions:
@@ -75,8 +72,11 @@ def parse_options(pairs: Iterable[tuple[str, str]]) -> RenderOptions:
     if format_name not in FORMATS:
         raise MatteError(f"format must be one of png, webp, jpg, got {format_name!r}")
     background = _background(output, values.get("bg"))
-    if output == "cutout" and FORMATS[format_name][0] == ".jpg":
-        raise MatteError("JPEG has no transparency: use format=png or webp, or bg=COLOUR for a composite")
+    suffix = FORMATS[format_name]
+    if KINDS[output] == "rgba" and suffix not in ALPHA_SUFFIXES:
+        raise MatteError(
+            f"{FORMAT_NAMES[suffix]} has no transparency: use format=png or webp, or bg=COLOUR for a composite"
+        )
     return RenderOptions(output, background, format_name, _boolean("decontaminate", values, True))
 
 

@@ -9,9 +9,6 @@ the server takes (413, from its header, before it is decoded), and a file that d
 
 from __future__ import annotations
 
-import io
-import warnings
-
 from starlette.responses import JSONResponse
 
 from mattecli.errors import MatteError
@@ -87,16 +84,14 @@ def decode_upload(data: bytes, name: str, max_pixels: int):
     """Check format and size from the header, then decode as ``matte image`` does (one-line errors)."""
     from PIL import Image, UnidentifiedImageError
 
-    from mattecli.image.decoding import decode_image
+    from mattecli.image.decoding import decode_image, open_picture
 
     if not data:
         raise ApiError(400, f"{name}: the upload is empty")
     size = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as picture:
-                image_format, size = picture.format, picture.size
+        with open_picture(data) as picture:
+            image_format, size = picture.format, picture.size
     except UnidentifiedImageError:
         raise ApiError(400, f"{name}: not an image (send {SUPPORTED_TEXT})") from None
     except Image.DecompressionBombError:

@@ -36,6 +36,7 @@ import numpy as np
 
 from mattecli.atomic import atomic_folder, atomic_output
 from mattecli.errors import MatteError
+from mattecli.image.conversion import unit_float
 from mattecli.video.ffmpeg import FrameReader, FrameWriter, probe
 from mattecli.video.limits import DEFAULT_STRENGTH
 from mattecli.video.pixels import check_mattes, encoder_pixels
@@ -340,7 +341,7 @@ class _Background:
         frames = self.reader.read(count)
         if frames is None or len(frames) < count:
             raise MatteError("background video ended early", self.reader.ffmpeg.what)
-        return frames.astype(np.float32) / 255.0
+        return unit_float(frames)
 
     def close(self) -> None:
         if self.reader is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mattecli.image.conversion import unit_float
+
 
 def check_mattes(
     frames: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None
@@ -57,7 +59,7 @@ def encoder_pixels(
         pixels[..., 3] = alpha8
         return pixels
     # bg + alpha * (fg - bg), as mattecli.compositing.composite computes it, one temporary array.
-    mix = foreground - background if foreground is not None else frames * np.float32(1 / 255) - background
+    mix = (foreground if foreground is not None else unit_float(frames)) - background
     mix *= alphas[..., None]
     mix += background
     return unit_to_uint8(mix)
