@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
 from mattecli.config import LITE, ModelConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def pytest_configure(config) -> None:
@@ -117,3 +121,20 @@ def trained_weights(tmp_path: Path) -> Path:
     from mattecli.weights import save_weights
 
     return save_weights(trained_tiny_net(), tmp_path / "trained.safetensors", {"purpose": "tests"})
+
+
+def pixel_pattern(height: int = 6, width: int = 10, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Small image whose every pixel differs, so any flip, rotation or channel swap shows."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+
+
+def jpeg_blocks(height: int = 32, width: int = 48) -> np.ndarray:
+    """Flat 16 x 16 blocks (one JPEG MCU each) of distinct colours: survive JPEG nearly unchanged."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    colours = rng.integers(0, 256, size=(height // 16, width // 16, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(colours, 16, axis=0), 16, axis=1)

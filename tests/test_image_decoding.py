@@ -10,25 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import jpeg_blocks, pixel_pattern
 from PIL import Image, ImageOps
 
 from mattecli.errors import MatteError
 from mattecli.image import decoding
 from mattecli.image.conversion import unit_float
 from mattecli.image.decoding import read_image
-
-
-def _pattern(height: int = 6, width: int = 10, channels: int = 3, seed: int = 0) -> np.ndarray:
-    """Small image whose every pixel differs, so any flip, rotation or channel swap shows."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
-
-
-def _blocks(height: int = 32, width: int = 48) -> np.ndarray:
-    """Flat 16 x 16 blocks (one JPEG MCU each) of distinct colours: survive JPEG nearly unchanged."""
-    rng = np.random.default_rng(1)
-    colours = rng.integers(0, 256, size=(height // 16, width // 16, 3), dtype=np.uint8)
-    return np.repeat(np.repeat(colours, 16, axis=0), 16, axis=1)
 
 
 def _as_unit(values: np.ndarray, scale: float = 255.0) -> np.ndarray:
@@ -44,7 +32,7 @@ def _as_unit(values: np.ndarray, scale: float = 255.0) -> np.ndarray:
     [("a.png", {}), ("a.bmp", {}), ("a.tif", {}), ("a.webp", {"lossless": True}), ("A.PNG", {})],
 )
 def test_lossless_rgb_round_trip(tmp_path: Path, name: str, save_kwargs: dict) -> None:
-    pixels = _pattern()
+    pixels = pixel_pattern()
     Image.fromarray(pixels).save(tmp_path / name, **save_kwargs)
     loaded = read_image(tmp_path / name)
     assert loaded.rgb.dtype == np.float32
@@ -56,7 +44,7 @@ def test_lossless_rgb_round_trip(tmp_path: Path, name: str, save_kwargs: dict) -
 
 
 def test_jpeg_decodes_to_the_stored_colours(tmp_path: Path) -> None:
-    pixels = _blocks()
+    pixels = jpeg_blocks()
     Image.fromarray(pixels).save(tmp_path / "a.jpg", quality=95, subsampling=0)
     loaded = read_image(tmp_path / "a.jpg")
     assert loaded.rgb.shape == (32, 48, 3)
@@ -68,7 +56,7 @@ def test_jpeg_decodes_to_the_stored_colours(tmp_path: Path) -> None:
     ("name", "save_kwargs"), [("a.png", {}), ("a.webp", {"lossless": True, "exact": True})]
 )
 def test_rgba_keeps_alpha(tmp_path: Path, name: str, save_kwargs: dict) -> None:
-    pixels = _pattern(channels=4)
+    pixels = pixel_pattern(channels=4)
     pixels[..., 3] = np.linspace(0, 255, 10, dtype=np.uint8)[None, :]  # every alpha level differs
     Image.fromarray(pixels, "RGBA").save(tmp_path / name, **save_kwargs)
     loaded = read_image(tmp_path / name)
@@ -78,7 +66,7 @@ def test_rgba_keeps_alpha(tmp_path: Path, name: str, save_kwargs: dict) -> None:
 
 
 def test_gray_png_becomes_three_equal_channels(tmp_path: Path) -> None:
-    gray = _pattern(channels=1)[..., 0]
+    gray = pixel_pattern(channels=1)[..., 0]
     Image.fromarray(gray, "L").save(tmp_path / "g.png")
     loaded = read_image(tmp_path / "g.png")
     for channel in range(3):
@@ -87,7 +75,7 @@ def test_gray_png_becomes_three_equal_channels(tmp_path: Path) -> None:
 
 
 def test_gray_alpha_png(tmp_path: Path) -> None:
-    pixels = _pattern(channels=2)
+    pixels = pixel_pattern(channels=2)
     Image.fromarray(pixels, "LA").save(tmp_path / "ga.png")
     loaded = read_image(tmp_path / "ga.png")
     np.testing.assert_allclose(loaded.rgb[..., 1], _as_unit(pixels[..., 0]), atol=1e-6)
@@ -152,7 +140,7 @@ def _save_with_orientation(pixels: np.ndarray, path: Path, orientation: int, **o
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
-    stored = _pattern(height=4, width=6)
+    stored = pixel_pattern(height=4, width=6)
     path = tmp_path / f"o{orientation}.png"
     _save_with_orientation(stored, path, orientation)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
@@ -164,7 +152,7 @@ def test_every_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> 
 
 def test_orientation_six_is_a_clockwise_quarter_turn(tmp_path: Path) -> None:
     """Checked by hand as well, not only against Pillow: the stored bottom-left goes top-left."""
-    stored = _pattern(height=4, width=6)
+    stored = pixel_pattern(height=4, width=6)
     _save_with_orientation(stored, tmp_path / "six.png", 6)
     _save_with_orientation(stored, tmp_path / "eight.png", 8)
     six = np.rint(read_image(tmp_path / "six.png").rgb * 255).astype(np.uint8)
@@ -177,12 +165,12 @@ def test_orientation_six_is_a_clockwise_quarter_turn(tmp_path: Path) -> None:
 
 
 def test_jpeg_orientation_and_alpha_orientation(tmp_path: Path) -> None:
-    stored = _blocks()
+    stored = jpeg_blocks()
     _save_with_orientation(stored, tmp_path / "camera.jpg", 6, quality=95)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "camera.jpg")))
     np.testing.assert_allclose(read_image(tmp_path / "camera.jpg").rgb, _as_unit(expected))
 
-    rgba = _pattern(height=4, width=6, channels=4)
+    rgba = pixel_pattern(height=4, width=6, channels=4)
     exif = Image.Exif()
     exif[0x0112] = 3
     Image.fromarray(rgba, "RGBA").save(tmp_path / "turned.png", exif=exif)
@@ -205,14 +193,14 @@ def _expect_error(path: Path, words: str) -> None:
 
 
 def test_truncated_jpeg_is_an_error(tmp_path: Path) -> None:
-    Image.fromarray(_pattern(64, 80)).save(tmp_path / "whole.jpg")
+    Image.fromarray(pixel_pattern(64, 80)).save(tmp_path / "whole.jpg")
     data = (tmp_path / "whole.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     _expect_error(tmp_path / "cut.jpg", "truncated")
 
 
 def test_truncated_png_is_an_error(tmp_path: Path) -> None:
-    Image.fromarray(_pattern(64, 80)).save(tmp_path / "whole.png")
+    Image.fromarray(pixel_pattern(64, 80)).save(tmp_path / "whole.png")
     data = (tmp_path / "whole.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     _expect_error(tmp_path / "cut.png", "cannot decode")
@@ -234,7 +222,7 @@ def test_empty_missing_folder_text_and_unsupported(tmp_path: Path) -> None:
     _expect_error(tmp_path / "missing.png", "no such file")
     (tmp_path / "folder.png").mkdir()
     _expect_error(tmp_path / "folder.png", "folder")
-    Image.fromarray(_pattern()).save(tmp_path / "anim.gif")
+    Image.fromarray(pixel_pattern()).save(tmp_path / "anim.gif")
     _expect_error(tmp_path / "anim.gif", "unsupported image format GIF")
 
 
@@ -254,9 +242,9 @@ def test_size_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _expect_error(tmp_path / "bomb.png", "too large")
 
     monkeypatch.setattr(decoding, "MAX_PIXELS", 100)
-    Image.fromarray(_pattern(10, 11)).save(tmp_path / "over.png")
+    Image.fromarray(pixel_pattern(10, 11)).save(tmp_path / "over.png")
     _expect_error(tmp_path / "over.png", "too large")
-    Image.fromarray(_pattern(10, 10)).save(tmp_path / "at_limit.png")
+    Image.fromarray(pixel_pattern(10, 10)).save(tmp_path / "at_limit.png")
     assert read_image(tmp_path / "at_limit.png").rgb.shape == (10, 10, 3)
 
 
@@ -267,7 +255,7 @@ def test_size_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_loaded_image_keeps_the_stored_codes(tmp_path: Path) -> None:
     """A 100 MP photo is 300 MB as uint8 but 1.2 GB as float32: the reader keeps the file's codes and converts
     on request (``rgb``), exactly as it converted before."""
-    pixels = _pattern(channels=4)
+    pixels = pixel_pattern(channels=4)
     Image.fromarray(pixels, "RGBA").save(tmp_path / "a.png")
     loaded = read_image(tmp_path / "a.png")
     assert loaded.pixels.dtype == np.uint8 and loaded.alpha_pixels.dtype == np.uint8

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import jpeg_blocks, pixel_pattern
 from PIL import Image
 
 from mattecli.atomic import atomic_output
@@ -23,19 +24,6 @@ from mattecli.image.encoding import (
 )
 
 
-def _pattern(height: int = 6, width: int = 10, channels: int = 3, seed: int = 0) -> np.ndarray:
-    """Small image whose every pixel differs, so any flip, rotation or channel swap shows."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
-
-
-def _blocks(height: int = 32, width: int = 48) -> np.ndarray:
-    """Flat 16 x 16 blocks (one JPEG MCU each) of distinct colours: survive JPEG nearly unchanged."""
-    rng = np.random.default_rng(1)
-    colours = rng.integers(0, 256, size=(height // 16, width // 16, 3), dtype=np.uint8)
-    return np.repeat(np.repeat(colours, 16, axis=0), 16, axis=1)
-
-
 def _as_unit(values: np.ndarray, scale: float = 255.0) -> np.ndarray:
     return values.astype(np.float32) / scale
 
@@ -45,19 +33,19 @@ def _as_unit(values: np.ndarray, scale: float = 255.0) -> np.ndarray:
 
 
 def test_write_rgba_png_round_trip(tmp_path: Path) -> None:
-    rgb = _as_unit(_pattern())
+    rgb = _as_unit(pixel_pattern())
     alpha = np.linspace(0, 1, 60, dtype=np.float32).reshape(6, 10)
     written = write_rgba_png(tmp_path / "out" / "cut.png", rgb, alpha)
     assert written == tmp_path / "out" / "cut.png"
     back = np.asarray(Image.open(written))
     assert back.shape == (6, 10, 4) and back.dtype == np.uint8
-    np.testing.assert_array_equal(back[..., :3], _pattern())
+    np.testing.assert_array_equal(back[..., :3], pixel_pattern())
     np.testing.assert_array_equal(back[..., 3], np.rint(alpha * 255).astype(np.uint8))
 
 
 @pytest.mark.parametrize("name", ["cut.webp", "cut.tif"])
 def test_write_rgba_other_formats_keep_alpha_exactly(tmp_path: Path, name: str) -> None:
-    rgb = _as_unit(_pattern())
+    rgb = _as_unit(pixel_pattern())
     alpha = np.linspace(0.1, 1, 60, dtype=np.float32).reshape(6, 10)
     loaded = read_image(write_rgba_png(tmp_path / name, rgb, alpha))
     assert loaded.alpha is not None
@@ -90,7 +78,7 @@ def test_write_alpha_eight_and_sixteen_bit(tmp_path: Path) -> None:
 
 
 def test_write_rgb_by_extension(tmp_path: Path) -> None:
-    pixels = _blocks()
+    pixels = jpeg_blocks()
     write_rgb(tmp_path / "c.png", _as_unit(pixels))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "c.png")), pixels)
     write_rgb(tmp_path / "c.jpg", _as_unit(pixels), quality=95)
@@ -109,10 +97,10 @@ def test_no_overwrite_without_permission(tmp_path: Path) -> None:
     target = tmp_path / "cut.png"
     target.write_bytes(b"precious")
     with pytest.raises(MatteError, match=r"exists \(use --overwrite\)"):
-        write_rgba_png(target, _as_unit(_pattern()), np.ones((6, 10), np.float32))
+        write_rgba_png(target, _as_unit(pixel_pattern()), np.ones((6, 10), np.float32))
     assert target.read_bytes() == b"precious"
     assert sorted(os.listdir(tmp_path)) == ["cut.png"]
-    write_rgba_png(target, _as_unit(_pattern()), np.ones((6, 10), np.float32), overwrite=True)
+    write_rgba_png(target, _as_unit(pixel_pattern()), np.ones((6, 10), np.float32), overwrite=True)
     assert np.asarray(Image.open(target)).shape == (6, 10, 4)
     assert sorted(os.listdir(tmp_path)) == ["cut.png"]
 
@@ -161,7 +149,7 @@ def test_read_only_folder_is_an_error(tmp_path: Path) -> None:
         if os.access(locked, os.W_OK):
             pytest.skip("running with privileges that ignore folder permissions (root)")
         with pytest.raises(MatteError, match="cannot write to this folder") as caught:
-            write_rgb(locked / "c.png", _as_unit(_pattern()))
+            write_rgb(locked / "c.png", _as_unit(pixel_pattern()))
         assert str(locked) in str(caught.value)
         assert os.listdir(locked) == []
     finally:
@@ -169,7 +157,7 @@ def test_read_only_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_writers_take_uint8_colour_and_float_alpha(tmp_path: Path) -> None:
-    rgb = _pattern(height=20, width=30)
+    rgb = pixel_pattern(height=20, width=30)
     alpha = np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30)
     written = write_rgba_png(tmp_path / "cut.png", rgb, alpha)
     assert written.read_bytes() == encode_rgba(rgb, alpha, ".png")
