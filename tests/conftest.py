@@ -138,3 +138,12 @@ def jpeg_blocks(height: int = 32, width: int = 48) -> np.ndarray:
     rng = np.random.default_rng(1)
     colours = rng.integers(0, 256, size=(height // 16, width // 16, 3), dtype=np.uint8)
     return np.repeat(np.repeat(colours, 16, axis=0), 16, axis=1)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty model cache folder, with MATTE_HOME pointing at it."""
+    monkeypatch.setenv("MATTE_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "home" / "models"
+    folder.mkdir(parents=True)
+    return folder

@@ -13,14 +13,6 @@ from mattecli.cli.app import app
 from mattecli.errors import MatteError
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MATTE_HOME", str(tmp_path / "home"))
-    folder = tmp_path / "home" / "models"
-    folder.mkdir(parents=True)
-    return folder
-
-
 def test_cache_dir_follows_matte_home(cache: Path) -> None:
     assert catalog.cache_dir() == cache
 

@@ -14,7 +14,6 @@ import sys
 import termios
 from pathlib import Path
 
-import pytest
 from conftest import make_tiny_net
 from typer.testing import CliRunner
 
@@ -23,14 +22,6 @@ from mattecli.weights import save_weights
 
 HEADER = ["name", "aliases", "source", "size", "config", "provenance", "path"]
 BOX = set("┏┃━│└┘┡╇")
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MATTE_HOME", str(tmp_path / "home"))
-    folder = tmp_path / "home" / "models"
-    folder.mkdir(parents=True)
-    return folder
 
 
 def run_models(*args: str):
