@@ -6,6 +6,10 @@ generated pairs data set (or ``--data FOLDER``), and reads the numbers the train
 are left out, the next ``--steps`` steps are the measurement.
 
     python benchmarks/bench_train.py                      # lite and paper, 320 px, batch 2
+    # the CPU default (issue 20): precision, batch, crop and data workers on the real round-5 mixture
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_train.py --models lite --stages seg \
+        --data weights/recipe/train_round5_portraits.toml --precision fp32 bf16 --batch 8 --size 320 \
+        --workers 1 --warmup 10 --steps 20
     python benchmarks/bench_train.py --models lite --workers 0 2 --stages seg joint --steps 10
     # on a GPU machine, with the packed round-5 data: batch sizes, torch.compile, data workers
     python benchmarks/bench_train.py --device cuda --data /tmp/round5/pack/train_round5.toml \
@@ -64,6 +68,7 @@ def run_case(
     steps: int,
     device: str = "cpu",
     compile: bool = False,
+    precision: str = "auto",
 ) -> dict:
     config = RunConfig(
         data=str(data),
@@ -81,6 +86,7 @@ def run_case(
         seed=0,
         device=device,
         compile=compile,
+        precision=precision,
     )
     if steps % warmup:
         raise SystemExit("--steps must be a multiple of --warmup (both are logging windows)")
@@ -94,6 +100,8 @@ def run_case(
         "stage": stage,
         "batch": batch,
         "compile": compile,
+        "precision": precision,
+        "size": size,
         "workers": workers,
         "samples_per_s": round(1.0 / measured, 3),
         "step_s": round(batch * measured, 3),
@@ -107,7 +115,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["lite", "paper"])
     parser.add_argument("--stages", nargs="+", default=["seg"])
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
-    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--size", type=int, nargs="+", default=[320])
+    parser.add_argument(
+        "--precision", nargs="+", default=["auto"], help="auto, fp32, bf16 (autocast; on the CPU too)"
+    )
     parser.add_argument("--batch", type=int, nargs="+", default=[2])
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
@@ -134,25 +145,40 @@ def main() -> None:
             steps = args.paper_steps if model == "paper" else args.steps
             warmup = 1 if model == "paper" else args.warmup
             compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
-            cases = itertools.product(args.stages, args.workers, args.batch, compiles)
-            for stage, workers, batch, compile in cases:
-                out = Path(tmp) / f"{model}-{stage}-{workers}-{batch}-{int(compile)}"
+            cases = itertools.product(
+                args.stages, args.workers, args.batch, compiles, args.size, args.precision
+            )
+            for stage, workers, batch, compile, size, precision in cases:
+                out = Path(tmp) / f"{model}-{stage}-{workers}-{batch}-{int(compile)}-{size}-{precision}"
                 result = run_case(
-                    data, out, model, stage, workers, args.size, batch, warmup, steps, args.device, compile
+                    data,
+                    out,
+                    model,
+                    stage,
+                    workers,
+                    size,
+                    batch,
+                    warmup,
+                    steps,
+                    args.device,
+                    compile,
+                    precision,
                 )
                 results.append(result)
                 print(json.dumps(result), flush=True)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{args.threads} threads, {args.size}x{args.size}, device {args.device} (autocast on CUDA)"
+        f"{args.threads} threads, device {args.device}"
     )
     print(
-        "| model | stage | batch | compile | workers | samples/s | s/step | data wait | wall incl. set-up |"
+        "| model | stage | size | precision | batch | compile | workers | samples/s | s/step | data wait "
+        "| wall incl. set-up |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
-            f"| {r['model']} | {r['stage']} | {r['batch']} | {r['compile']} | {r['workers']} | "
+            f"| {r['model']} | {r['stage']} | {r['size']} | {r['precision']} | {r['batch']} | "
+            f"{r['compile']} | {r['workers']} | "
             f"{r['samples_per_s']} | {r['step_s']} | {100 * r['data_wait_share']:.1f} % | "
             f"{r['wall_s_incl_setup']} s |"
         )
