@@ -4,7 +4,8 @@
 #   2. the same photos against the dataset's binary masks (IoU),
 #   3. held-out cut-outs composited onto held-out backgrounds (IoU),
 #   4. held-out Clothing Co-Parsing photos against their soft alphas (round 5; val_ccp.txt),
-#   5. the held-out DAVIS clip against its soft alphas (round 5; val_davis.txt).
+#   5. the held-out DAVIS clip against its soft alphas (round 5; val_davis.txt),
+#   6. held-out head-and-shoulders portraits against their soft alphas (issue 20; val_portraits.txt).
 # Usage: weights/recipe/evaluate.sh MODEL OUT_DIR [matte eval options, e.g. --tta]   (from the repository root)
 set -euo pipefail
 model="${1:-default}"
@@ -28,3 +29,4 @@ matte eval "$masks" --model "$model" --out "$out/people-mask" --overwrite "$@"
 matte eval "$recipe/val_cutouts.toml" --model "$model" --out "$out/cutouts" --overwrite "$@"
 matte eval "$recipe/val_ccp.toml" --model "$model" --out "$out/ccp" --overwrite "$@"
 matte eval "$recipe/val_davis.toml" --model "$model" --out "$out/davis" --overwrite "$@"
+matte eval "$recipe/val_portraits.toml" --model "$model" --out "$out/portraits" --overwrite "$@"
