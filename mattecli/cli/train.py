@@ -94,7 +94,9 @@ def train_command(
         "--joint-branch-weight", metavar="X", help=JOINT_BRANCH_WEIGHT_HELP
     ),
     precision: str | None = setting(
-        "--precision", metavar="MODE", help="auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32."
+        "--precision",
+        metavar="MODE",
+        help="auto (bf16/fp16 on CUDA, bf16 on CPUs with bf16 dot products, fp32 elsewhere), bf16, fp16 or fp32.",
     ),
     device: TrainDeviceOption = None,
     val: str | None = setting("--val", metavar="DATA", help="Held-out data to validate on."),

@@ -118,16 +118,26 @@ def _widen(tensor: Tensor) -> Tensor:
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
-    """``auto``: bf16 on CUDA when supported (else fp16), fp32 elsewhere. fp16 needs CUDA or MPS."""
+    """``auto``: bf16 on CUDA when supported (else fp16); bf16 on a CPU with bf16 dot products (AVX-512
+    BF16 or AMX), where it trained 1.4x as fast as fp32 to the same losses (benchmarks/RESULTS.md, issue
+    20); fp32 elsewhere, where bf16 is emulated and slower. fp16 needs CUDA or MPS."""
     if requested == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cpu" and cpu_has_bf16():
+            return "bf16"
         return "fp32"
     if requested == "fp16" and device.type == "cpu":
         raise MatteError("--precision fp16 needs a GPU; use fp32 (or bf16) on the CPU")
     if requested == "fp64" and device.type == "mps":
         raise MatteError("--precision fp64 is not supported on MPS")
     return requested
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (torch's own probe; private API, so absent means no)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
