@@ -23,7 +23,7 @@ from mattecli.weights import load_weights
 # (data packing, loaders) before this file runs. Each test imports what it uses.
 pytestmark = pytest.mark.skipif(
     find_spec("onnx") is None or find_spec("onnxruntime") is None,
-    reason="needs the onnx extra (pip install 'mattecli[onnx]')",
+    reason="needs the onnx extra",
 )
 
 SIZES = [(1, 64, 64), (2, 96, 128), (1, 160, 96), (2, 64, 32)]
@@ -219,7 +219,7 @@ def test_without_onnx_installed_the_error_says_what_to_install(
     result = invoke(str(tiny_weights), "-o", str(tmp_path / "m.onnx"))
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: ONNX export needs the onnx package: pip install 'mattecli[onnx]'"
+        f"error: ONNX export needs the onnx package: {sys.executable} -m pip install 'onnx>=1.15' 'onnxruntime>=1.17'"
     ]
     assert not (tmp_path / "m.onnx").exists()
 
