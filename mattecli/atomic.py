@@ -140,7 +140,8 @@ def remove_stale_temporaries(path: str | Path, folder: bool = False) -> list[Pat
     folder output); returns what was removed.
 
     Only temporaries of this very output, made on this machine, whose process no longer runs are
-    removed; a temporary of a run still going (here or on another machine sharing the folder) stays.
+    removed; a temporary of a run still going (here or on another machine sharing the folder) stays. A
+    folder is listed once per process (the temporaries of runs killed later are for the next process).
     """
     path = Path(path)
     if sys.platform == "win32":  # os.kill(pid, 0) is no liveness test there
@@ -149,27 +150,43 @@ def remove_stale_temporaries(path: str | Path, folder: bool = False) -> list[Pat
     end = ".partial" if folder else f".partial{path.suffix}"
     pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)-([0-9a-f]{{6}})-[0-9a-f]{{8}}{re.escape(end)}")
     removed = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return []
     host = _host_tag()
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
+    partials = _partials_in(path.parent)
+    for entry_name in list(partials):
+        match = pattern.fullmatch(entry_name)
         if match is None or match.group(2) != host or _process_runs(int(match.group(1))):
             continue
-        stale = Path(entry.path)
+        stale = path.parent / entry_name
         try:
-            if folder and entry.is_dir(follow_symlinks=False):
+            if folder and stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale)
-            elif not folder and not entry.is_dir(follow_symlinks=False):
+            elif not folder and not stale.is_dir():
                 stale.unlink()
             else:
                 continue
+        except FileNotFoundError:
+            pass
         except OSError:
             continue
+        partials.remove(entry_name)
         removed.append(stale)
     return removed
+
+
+#: Names of the temporaries found in each folder, listed once per process: a batch of thousands of
+#: images into one folder must not list the folder again for every image.
+_PARTIALS: dict[str, list[str]] = {}
+
+
+def _partials_in(folder: Path) -> list[str]:
+    key = os.path.abspath(folder)
+    if key not in _PARTIALS:
+        try:
+            names = [name for name in os.listdir(folder) if name.startswith(".") and ".partial" in name]
+        except OSError:
+            return []
+        _PARTIALS[key] = names
+    return _PARTIALS[key]
 
 
 def _process_runs(pid: int) -> bool:

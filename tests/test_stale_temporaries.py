@@ -108,17 +108,20 @@ def test_a_killed_video_runs_temporary_is_removed_by_the_next_run(clip, tmp_path
 
 
 def test_a_killed_image_writers_temporary_is_removed_by_the_next_matte_image(tmp_path, tiny_weights):
-    source = tmp_path / "a.png"
+    # A folder this process has not written to yet: it lists a folder's temporaries once.
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    source = shots / "a.png"
     image, _ = synthetic_scene(48, 64)
     Image.fromarray((image * 255).astype(np.uint8)).save(source)
-    out = tmp_path / "a.matte.png"
+    out = shots / "a.matte.png"
     child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdout=subprocess.PIPE, text=True)
     name = child.stdout.readline().strip()
     _kill_when(lambda: True, child, "writing")
-    assert _hidden(tmp_path) == [name]
+    assert _hidden(shots) == [name]
     result = CliRunner().invoke(app, ["image", str(source), "--model", str(tiny_weights), "-q"])
     assert result.exit_code == 0, result.output
-    assert _hidden(tmp_path) == []
+    assert _hidden(shots) == []
     with Image.open(out) as written:
         assert written.size == (64, 48) and written.mode == "RGBA"
 
