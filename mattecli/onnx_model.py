@@ -30,6 +30,7 @@ from torch import Tensor
 
 from mattecli import __version__
 from mattecli.errors import MatteError
+from mattecli.extras import install_command
 
 SUFFIX = ".onnx"
 FORMAT_VERSION = "1"
@@ -41,7 +42,8 @@ OUTPUTS = {
     "background": "B: the background branch's probability of background, N x 1 x H x W in [0, 1]",
     "beta": "the fusion network's per-pixel blending weight between F and 1 - B, N x 1 x H x W in [0, 1]",
 }
-INSTALL_HINT = "pip install 'mattecli[onnx]'"
+#: The command that installs the onnx extra where this mattecli runs (pipx inject ..., or pip).
+INSTALL_HINT = install_command("onnx")
 
 
 def onnx_metadata(config: Any, outputs: Sequence[str], provenance: dict[str, Any]) -> dict[str, str]:

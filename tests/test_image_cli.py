@@ -384,6 +384,23 @@ def test_output_folder_that_holds_the_inputs(
     assert "done 0, skipped 1" in result.output
 
 
+def test_a_folder_matted_into_itself(
+    tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: the README's `matte image shots/ -o shots/` on PNG inputs said `done 0` and wrote nothing."""
+    monkeypatch.chdir(tmp_path)
+    _write_scene(tmp_path / "shots" / "a.png")
+    _write_scene(tmp_path / "shots" / "b.jpg")
+    result = _run("shots/", "-o", "shots/", "--model", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert "done 2, skipped 0" in result.output
+    assert _tree(tmp_path / "shots") == ["a.matte.png", "a.png", "b.jpg", "b.matte.png"]
+    assert _rgba(tmp_path / "shots" / "a.matte.png").shape == (60, 80, 4)
+    result = _run("shots/", "-o", "shots/", "--model", str(tiny_weights))
+    assert result.exit_code == 0, result.output
+    assert "done 0, skipped 2" in result.output
+
+
 def _no_model_loaded(result) -> None:
     """The runs below pass --model no-such-model: an error about it would mean the model was loaded."""
     assert "unknown model" not in result.output

@@ -213,6 +213,31 @@ def test_results_written_into_a_folder_inside_the_inputs_are_not_inputs_next_tim
     assert [(job.source, job.target) for job in jobs] == [(shots / "a.jpg", shots / "cut" / "a.png")]
 
 
+def test_a_folder_matted_into_itself_mattes_every_input_under_the_tagged_name(tmp_path: Path) -> None:
+    """Issue 24: `matte image shots/ -o shots/` planned nothing for PNG inputs (their untagged output name
+    is the input's own name), nor for JPEG inputs with `--bg white --format jpg`; globs neither."""
+    shots = tmp_path / "shots"
+    _image(shots / "a.png")
+    _image(shots / "sub" / "b.png")
+    _image(shots / "c.jpg")
+    expected = [
+        (shots / "a.png", shots / "a.matte.png"),
+        (shots / "c.jpg", shots / "c.matte.png"),
+        (shots / "sub" / "b.png", shots / "sub" / "b.matte.png"),
+    ]
+    for output in (str(shots), str(shots) + "/"):
+        jobs = plan_jobs([str(shots)], output, OutputOptions())
+        assert [(job.source, job.target) for job in jobs] == expected
+    jobs = plan_jobs([str(shots / "*.png")], str(shots), OutputOptions())
+    assert [(job.source, job.target) for job in jobs] == [(shots / "a.png", shots / "a.matte.png")]
+    composite = OutputOptions(background="white", extension="jpg")
+    jobs = plan_jobs([str(shots / "*.jpg")], str(shots) + "/", composite)
+    assert [(job.source, job.target) for job in jobs] == [(shots / "c.jpg", shots / "c.composite.jpg")]
+    alpha = OutputOptions(alpha_only=True)
+    jobs = plan_jobs([str(shots)], str(shots), alpha)
+    assert [job.target.name for job in jobs] == ["a.alpha.png", "c.alpha.png", "b.alpha.png"]
+
+
 # -- items 5 and 15: options and backgrounds are checked up front; refusals say what fits -----------
 
 

@@ -26,7 +26,7 @@ from mattecli.weights import load_weights
 
 needs_onnx = pytest.mark.skipif(
     find_spec("onnx") is None or find_spec("onnxruntime") is None,
-    reason="needs the onnx extra (pip install 'mattecli[onnx]')",
+    reason="needs the onnx extra",
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -335,6 +336,79 @@ def test_odd_frame_sizes_work_with_every_codec(odd_clip, tmp_path, name, codec, 
         assert pixels.shape == (20, size[1], size[0], 4)
         if codec is None and bg is None:  # alpha outputs: the matte survives at the exact size
             assert np.abs(pixels[..., 3] - alpha8(key.all_alphas)).mean() < 3
+
+
+# -- pixel aspect ratio (issue 24) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def anamorphic_clip(tmp_path_factory) -> Path:
+    """321 x 241 pixels that display 241/321 as wide as tall (a square picture): SAR 241:321."""
+    folder = tmp_path_factory.mktemp("anamorphic")
+    sar = ("-vf", "setsar=241/321:max=1000")
+    return encode(synthetic_frames(321, 241, 6), folder / "wide.mp4", rate="25", extra=sar)
+
+
+def stored_sar(path: Path) -> Fraction:
+    """The SAR ``ffmpeg -i`` reports for a file's video stream (1 where none is stored)."""
+    text = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
+    stream = next(line for line in text.splitlines() if "Video:" in line)
+    found = re.search(r"[\[ ]SAR (\d+):(\d+)", stream)
+    return Fraction(int(found.group(1)), int(found.group(2))) if found else Fraction(1)
+
+
+def test_parse_probe_reads_the_sample_aspect_ratio_and_turns_it_with_the_picture():
+    info = parse_probe(Path("phone.mp4"), PROBE_TEXT.replace("SAR 1:1 DAR 16:9", "SAR 4:3 DAR 64:27"))
+    assert info.sar == Fraction(3, 4)  # rotated a quarter: the upright pixels are tall, not wide
+    assert parse_probe(Path("x.mp4"), PROBE_TEXT.replace(" [SAR 1:1 DAR 16:9]", "")).sar == 1
+    assert parse_probe(Path("x.mp4"), PROBE_TEXT.replace("SAR 1:1", "SAR 0:1")).sar == 1
+    container = PROBE_TEXT.replace("[SAR 1:1 DAR 16:9]", "[SAR 1:1 DAR 16:9], SAR 4:3 DAR 64:27")
+    assert parse_probe(Path("x.mkv"), container).sar == Fraction(3, 4)  # the container's wins
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "bg", "size"),
+    [
+        ("o.mov", None, None, (321, 241)),
+        ("o.webm", None, None, (321, 241)),
+        ("o", None, None, (321, 241)),
+        ("o.mp4", None, "white", (322, 242)),
+        ("o.mkv", "matte", None, (321, 241)),
+        ("o.mp4", "matte", None, (322, 242)),
+        ("m.mov", "matte", None, (321, 241)),
+    ],
+)
+def test_outputs_keep_the_sample_aspect_ratio(anamorphic_clip, tmp_path, name, codec, bg, size):
+    """An anamorphic clip came out stretched in every output: its SAR was dropped."""
+    assert probe(anamorphic_clip).sar == Fraction(241, 321)
+    out = tmp_path / name
+    report = matte_video(anamorphic_clip, out, KeyMatter(), codec=codec, bg=bg, temporal=0.0, progress=False)
+    assert (report.width, report.height) == size and report.sar == Fraction(241, 321)
+    assert report.padded_from == ((321, 241) if size == (322, 242) else None)
+    written = out / "frame_000001.png" if out.is_dir() else out
+    assert stored_sar(written) == Fraction(241, 321)
+    if not out.is_dir():
+        info = probe(out)
+        assert (info.width, info.height, info.sar) == (*size, Fraction(241, 321))
+
+
+def test_a_background_covers_an_anamorphic_picture_as_displayed(anamorphic_clip, tmp_path):
+    """The square picture (321 x 241 pixels at SAR 241:321) over a square image: the whole image shows,
+    squeezed like the clip, instead of being cropped to cover 321 x 241 square pixels."""
+    from PIL import Image
+
+    backdrop = np.zeros((100, 100, 3), np.uint8)
+    backdrop[:25] = (0, 255, 0)  # a green band over the top quarter
+    Image.fromarray(backdrop).save(tmp_path / "square.png")
+    out = tmp_path / "frames"
+    matte_video(
+        anamorphic_clip, out, KeyMatter(), bg=str(tmp_path / "square.png"), temporal=0.0, progress=False
+    )
+    first = np.asarray(Image.open(out / "frame_000001.png").convert("RGB")).astype(int)
+    green_rows = np.flatnonzero((first[:, 5, 1] > 200) & (first[:, 5, 0] < 60))
+    assert 55 <= len(green_rows) <= 65  # a quarter of 241 rows (cropped to cover, it was about 40)
 
 
 # -- timing --------------------------------------------------------------------------------------------

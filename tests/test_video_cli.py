@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,25 @@ def test_composite_with_background_colour_to_mp4(clip, tiny_weights, tmp_path):
     info = probe(out)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert info.duration == pytest.approx(probe(clip).duration, abs=0.05)
+
+
+def test_padding_and_a_kept_pixel_aspect_ratio_are_said(tiny_weights, tmp_path):
+    """Issue 24: an odd-sized anamorphic clip as H.264 is padded by a pixel and keeps its SAR; both said."""
+    source = tmp_path / "wide.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=33x25:rate=25",
+         "-frames:v", "3", "-vf", "setsar=25/33:max=1000", "-c:v", "ffv1", str(source)],
+        check=True,
+    )  # fmt: skip
+    out = tmp_path / "out.mp4"
+    result = run(str(source), "--bg", "white", "-o", str(out), *model_args(tiny_weights))
+    assert result.exit_code == 0, result.output
+    message = _plain(result.stderr)
+    assert "note: H.264 needs even sides: the 33x25 frames were padded to 34x26" in message
+    assert "pixel aspect ratio 25:33 kept" in message
+    info = probe(out)
+    assert (info.width, info.height, info.sar) == (34, 26, probe(source).sar)
+    assert info.sar == Fraction(25, 33)
 
 
 def test_part_of_the_clip_as_png_frames_quietly(clip, tiny_weights, tmp_path):

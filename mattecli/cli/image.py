@@ -19,6 +19,7 @@ from mattecli.cli.common import (
     TtaOption,
     cli_errors,
     console,
+    fail,
     is_interactive,
     load_matter,
     prefer_sleeping_threads,
@@ -26,6 +27,7 @@ from mattecli.cli.common import (
 
 
 def image_command(
+    ctx: typer.Context,
     inputs: list[str] = typer.Argument(
         ...,
         metavar="INPUT",
@@ -83,6 +85,7 @@ def image_command(
     Exit status: 0 all done or skipped, 1 an error or any failed image, 2 a usage error, 130 Ctrl-C,
     143 SIGTERM, 129 SIGHUP.
     """
+    _refuse_flag_values(ctx, inputs)
     with cli_errors():
         prefer_sleeping_threads()
         from mattecli.image.backgrounds import prepare_background
@@ -103,7 +106,48 @@ def image_command(
         backdrop = prepare_background(bg) if bg is not None else None  # decoded once, before the model
         matter = load_matter(model, device, max_size, quiet, refine, tta)
         summary = _run(matter, jobs, options, quiet, backdrop)
-    _report(summary, quiet, single=len(jobs) == 1 and jobs[0].strict)
+    single = len(jobs) == 1 and jobs[0].strict
+    _report(summary, quiet, single)
+    if single and not quiet and summary.done:
+        _say_written(jobs[0], options)
+
+
+def _refuse_flag_values(ctx: typer.Context, inputs: list[str]) -> None:
+    """``--alpha-only true``: click takes ``true`` as an input file. When an input that does not exist is
+    such a word and follows an on/off flag on the command line, say that the flag takes no value (a usage
+    error, exit 2); the planner's "no such file" carries a general hint otherwise."""
+    import itertools
+    import sys
+    from pathlib import Path
+
+    from mattecli.image.inputs import BOOLEAN_WORDS
+
+    words = [text for text in inputs if text.strip().lower() in BOOLEAN_WORDS and not Path(text).exists()]
+    if not words:
+        return
+    flags = {
+        name
+        for param in ctx.command.params
+        if getattr(param, "is_flag", False)
+        for name in (*param.opts, *getattr(param, "secondary_opts", ()))
+    }
+    argv = sys.argv[1:]
+    for before, word in itertools.pairwise(argv):
+        if word in words and before in flags:
+            raise fail(f"{before} takes no value: write {before} alone ({word!r} is no input file)", 2)
+
+
+def _say_written(job, options) -> None:
+    """One image named on the command line: say what was written, as matte video does."""
+    from rich.markup import escape
+
+    from mattecli.image.planning import STDOUT
+
+    if job.target == STDOUT:
+        return
+    files = job.files(options)
+    also = f" and {escape(str(files[1]))}" if len(files) > 1 else ""
+    console.print(f"wrote [bold]{escape(str(job.target))}[/]{also}", soft_wrap=True)
 
 
 def _run(matter, jobs, options, quiet: bool, backdrop):

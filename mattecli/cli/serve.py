@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import socket
 
 import typer
@@ -19,8 +20,20 @@ from mattecli.cli.common import (
     prefer_sleeping_threads,
 )
 
-INSTALL_HINT = "matte serve needs the web server extra: pip install 'mattecli[serve]'"
-_REQUIRED = ("starlette", "uvicorn", "python_multipart")
+
+def install_hint() -> str:
+    """What to run when the web stack is missing, for the way mattecli was installed."""
+    from mattecli.extras import install_command
+
+    return f"matte serve needs the web server extra: {install_command('serve')}"
+
+
+def _required_modules() -> tuple[str, ...]:
+    """The serve extra's packages (pyproject.toml lists them) as import names."""
+    from mattecli.extras import extra_requirements
+
+    names = (re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in extra_requirements("serve"))
+    return tuple(name.lower().replace("-", "_") for name in names)
 
 
 def serve_command(
@@ -106,7 +119,7 @@ def _require_extra() -> None:
     """One line on how to install the web stack, instead of an ImportError, when it is missing."""
     import importlib.util
 
-    for name in _REQUIRED:
+    for name in _required_modules():
         try:
             found = importlib.util.find_spec(name) is not None
         except (ImportError, ValueError):
@@ -115,7 +128,7 @@ def _require_extra() -> None:
             from rich.markup import escape
 
             # Printed here, escaped: the shared error printer reads "[serve]" as markup and drops it.
-            console.print(f"[bold red]error:[/] {escape(INSTALL_HINT)}", soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(install_hint())}", soft_wrap=True)
             raise typer.Exit(1)
 
 

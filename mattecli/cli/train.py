@@ -4,11 +4,12 @@ average`` (a model soup). The options are declared in :mod:`mattecli.cli.train_o
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
 
-from mattecli.cli.common import cli_errors, console
+from mattecli.cli.common import Terminated, cli_errors, console
 from mattecli.cli.train_options import (
     FUSION_HARD_WEIGHT_HELP,
     JOINT_BRANCH_WEIGHT_HELP,
@@ -122,9 +123,16 @@ def train_command(
     flags = {k: v for k, v in locals().items() if k != "config"}
     with cli_errors():
         from mattecli.training import prepare_config, train
+        from mattecli.training.signals import StopRequested
 
         run_config = prepare_config(flags, config)
-        result = train(run_config)
+        try:
+            result = train(run_config)
+        except StopRequested as stop:
+            # The checkpoint is saved; exit as image and video do: 130 for Ctrl-C, 128 + N for SIGTERM.
+            if stop.signum == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise Terminated(stop.signum) from None
     if result.stopped_early:
         console.print(f"stopped at step {result.step}; continue with: matte train --resume {result.run_dir}")
 

@@ -159,6 +159,19 @@ def _summary(report, composite: bool) -> None:
         f"{report.frames_per_second:.1f} frames/s",
         soft_wrap=True,
     )
+    if report.padded_from is not None:
+        codec = CODEC_TABLE[report.codec].label
+        console.print(
+            f"note: {codec} needs even sides: the {report.padded_from[0]}x{report.padded_from[1]} frames "
+            f"were padded to {report.width}x{report.height} (the last column or row repeated)",
+            soft_wrap=True,
+        )
+    if report.sar != 1:
+        console.print(
+            f"pixel aspect ratio {report.sar.numerator}:{report.sar.denominator} kept "
+            "(the pixels are not square; players show the picture as the source)",
+            soft_wrap=True,
+        )
     flicker = report.flicker
     if flicker.still_pixels:
         console.print(

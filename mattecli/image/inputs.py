@@ -46,7 +46,13 @@ def _expand_one(text: str, recursive: bool) -> list[tuple[Path, Path]]:
         if not images:
             raise MatteError(f"pattern matches no images ({suffix_list()})", text)
         return images
+    if text.strip().lower() in BOOLEAN_WORDS:
+        raise MatteError("no such file or folder; on/off flags such as --alpha-only take no value", path)
     raise MatteError("no such file or folder", path)
+
+
+#: Words that, as a missing input, are a value given to an on/off flag (``--alpha-only true``).
+BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
 
 
 def _images_in_folder(folder: Path, recursive: bool) -> list[tuple[Path, Path]]:

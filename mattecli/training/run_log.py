@@ -3,7 +3,9 @@
 ``metrics.jsonl`` in the run folder gets one JSON object per line: ``{"type": "train", "step": ...}`` for
 training intervals, ``{"type": "val", ...}`` for validations, ``{"type": "event", ...}`` for things such as a
 skipped sample or a skipped step. It is appended to (a resumed run continues the same file), easy to load
-with pandas or jq, and needs no extra package. Only the main process creates a logger with outputs; the
+with pandas or jq, and needs no extra package. A run resumed from the checkpoint of step S first cuts the
+file back to that checkpoint (:func:`drop_records_after`): the records of later steps describe training
+that the killed run did and that the resumed one repeats, so each step appears once. Only the main process creates a logger with outputs; the
 others get a silent one, so the trainer never has to ask which rank it is before logging.
 """
 
@@ -159,3 +161,32 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """All records of a metrics.jsonl file (for tests and notebooks)."""
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def drop_records_after(path: str | Path, step: int) -> int:
+    """Cut a metrics.jsonl back to ``step`` (the checkpoint a run resumes from): the first record of a
+    later step and every record after it go, and so does a line torn by a kill; returns how many lines
+    went. The file is rewritten atomically, and only when something goes."""
+    from mattecli.atomic import write_text
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0
+    kept = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # torn by the kill that stopped the run
+        later = record.get("step") if isinstance(record, dict) else None
+        if isinstance(later, (int, float)) and not isinstance(later, bool) and later > step:
+            break
+        kept.append(line)
+    dropped = len(lines) - len(kept)
+    if dropped:
+        write_text(path, "".join(line + "\n" for line in kept))
+    return dropped

@@ -49,7 +49,7 @@ from mattecli.training.model_setup import (
 from mattecli.training.optimisation import apply_lr, build_optimisation
 from mattecli.training.placement import place_for_training, wrap_for_training
 from mattecli.training.reporting import StepWindow, log_window, report_skipped, validate
-from mattecli.training.run_log import RunLogger
+from mattecli.training.run_log import RunLogger, drop_records_after
 from mattecli.training.runconfig import (
     RunConfig,
     to_toml,
@@ -211,9 +211,12 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg, info = self.cfg, self.info
+        dropped = 0
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.atomic_write_text(self.run_dir / "run.toml", to_toml(cfg))
+            if self.resume_state is not None:  # the steps after the checkpoint are run again
+                dropped = drop_records_after(self.run_dir / "metrics.jsonl", self.start_step)
         logger = RunLogger(
             self.run_dir if info.is_main else None,
             self.total_steps,
@@ -221,7 +224,7 @@ class Trainer:
             quiet=cfg.quiet,
         )
         self.logger = logger
-        logger.record("event", self._start_event())
+        logger.record("event", {**self._start_event(), **({"dropped_records": dropped} if dropped else {})})
         logger.info(self._start_message())
         self.stop.install(info.distributed)
         step, checkpoint_path = self.start_step, None
@@ -289,7 +292,7 @@ class Trainer:
             if self.stop.requested:
                 checkpoint_path = self._checkpoint(step)
                 logger.warn(f"interrupted at step {step}; continue with: matte train --resume {self.run_dir}")
-                raise KeyboardInterrupt
+                raise self.stop.stopped()
         return step, checkpoint_path, False
 
     def _checkpoint_due(self, step: int) -> bool:

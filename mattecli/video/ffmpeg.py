@@ -53,7 +53,9 @@ class VideoInfo:
     ``width``/``height`` are the *displayed* size: ffmpeg applies the rotation from the display matrix
     while decoding, so frames arrive upright and a phone clip recorded in portrait is portrait here.
     ``fps`` is the stream's average frame rate and ``tbr`` its base rate; they differ for variable frame
-    rate sources. ``duration`` is None where the container does not say (raw streams).
+    rate sources. ``duration`` is None where the container does not say (raw streams). ``sar`` is the
+    sample (pixel) aspect ratio of the upright frames: 1 for square pixels, 241/321 for an anamorphic
+    clip whose pixels display narrower than tall; outputs keep it (:class:`FrameWriter`).
     """
 
     path: Path
@@ -66,6 +68,7 @@ class VideoInfo:
     video_codec: str
     audio_codec: str | None
     stream: int  # ordinal among the file's video streams (cover-art pictures skipped)
+    sar: Fraction = Fraction(1)
 
     @property
     def variable_frame_rate(self) -> bool:
@@ -109,8 +112,10 @@ def parse_probe(path: Path, text: str) -> VideoInfo:
         raise MatteError("cannot read the video's frame size", path)
     width, height = int(size.group(1)), int(size.group(2))
     rotation = _rotation(video)
+    sar = _sample_aspect_ratio(first_line)
     if rotation in (90, 270):
         width, height = height, width
+        sar = 1 / sar  # the upright frame's pixels are the stored ones turned a quarter
     return VideoInfo(
         path=path,
         width=width,
@@ -122,7 +127,18 @@ def parse_probe(path: Path, text: str) -> VideoInfo:
         video_codec=re.search(r": Video: ([\w-]+)", first_line).group(1),
         audio_codec=re.search(r": Audio: ([\w-]+)", audios[0]).group(1) if audios else None,
         stream=[b for b in blocks if ": Video: " in b.split("\n", 1)[0]].index(video),
+        sar=sar,
     )
+
+
+def _sample_aspect_ratio(line: str) -> Fraction:
+    """``[SAR 241:321 DAR 1:1]`` (the codec's) or ``, SAR 241:321 DAR 1:1`` (the container's, printed
+    where it differs from the codec's, and the one players follow) -> 241/321; square pixels where the
+    stream does not say (or says 0:1)."""
+    match = re.search(r", SAR (\d+):(\d+) DAR", line) or re.search(r"\[SAR (\d+):(\d+) DAR", line)
+    if match is None or not int(match.group(1)) or not int(match.group(2)):
+        return Fraction(1)
+    return Fraction(int(match.group(1)), int(match.group(2)))
 
 
 def _open_error(text: str) -> str:
@@ -314,10 +330,28 @@ class FrameReader:
         self.ffmpeg.stop()
 
 
+def with_sample_aspect_ratio(encoder_args: Sequence[str], sar: Fraction) -> list[str]:
+    """Encoder arguments that tag the stream with ``sar`` (a ``setsar`` at the end of the ``-vf`` chain,
+    or a chain of its own); square pixels leave them as they are. ``max`` keeps ratios such as 241:321
+    exact (setsar would round them to terms of at most 100)."""
+    args = list(encoder_args)
+    if sar == 1:
+        return args
+    tag = f"setsar={sar.numerator}/{sar.denominator}:max=65535"
+    if "-vf" in args:
+        at = args.index("-vf") + 1
+        args[at] = f"{args[at]},{tag}"
+    else:
+        args[:0] = ["-vf", tag]
+    return args
+
+
 class FrameWriter:
     """The writing ffmpeg: raw frames of a known size on stdin, encoded as ``fmt`` says into ``target``
     (a file, or a folder for PNG sequences), with the audio of ``audio_from`` (the source, cut by the
-    same ``input_args`` as the video) where the format takes audio."""
+    same ``input_args`` as the video) where the format takes audio. ``sar``, the source's pixel aspect
+    ratio, is written into the stream (and so into the container: MOV/MP4 ``pasp``, Matroska display
+    size, PNG ``pHYs``), so an anamorphic clip is not shown stretched; padding to even sides keeps it."""
 
     def __init__(
         self,
@@ -329,6 +363,7 @@ class FrameWriter:
         audio_from: Path | None = None,
         audio_codec: str | None = None,
         input_args: Sequence[str] = (),
+        sar: Fraction = Fraction(1),
     ) -> None:
         width, height = fmt.frame_size(*size)
         self.pad = (height - size[1], width - size[0])
@@ -338,7 +373,7 @@ class FrameWriter:
         if audio:
             args += [*input_args, "-vn", "-sn", "-dn", "-i", str(audio_from)]
         args += ["-map", "0:v:0"] + (["-map", "1:a?"] if audio else [])
-        args += [*fmt.encoder_args, *audio, "-f", fmt.muxer, "-y"]
+        args += [*with_sample_aspect_ratio(fmt.encoder_args, sar), *audio, "-f", fmt.muxer, "-y"]
         if fmt.is_sequence:
             args += ["-start_number", "1", str(target / "frame_%06d.png")]
         else:

@@ -65,7 +65,10 @@ QUEUE_BATCHES = 2
 class VideoReport:
     """What :func:`matte_video` did. ``flicker`` holds the still-edge flicker before and after temporal
     smoothing (equal when smoothing is off). ``partial`` says that the clip was damaged and only its
-    ``frames`` of ``expected_frames`` were written (``allow_partial``)."""
+    ``frames`` of ``expected_frames`` were written (``allow_partial``). ``width`` and ``height`` are the
+    written frames'; ``padded_from`` is the source's size where the codec needed even sides and the
+    frames were padded by a pixel (the edge repeated), else None. ``sar`` is the pixel aspect ratio
+    written (the source's)."""
 
     source: Path
     output: Path
@@ -79,6 +82,8 @@ class VideoReport:
     flicker: FlickerStats
     expected_frames: int | None = None
     partial: bool = False
+    padded_from: tuple[int, int] | None = None
+    sar: Fraction = Fraction(1)
 
     @property
     def duration(self) -> float:
@@ -170,7 +175,8 @@ def run_plan(
     stage = atomic_folder if plan.output.is_sequence else atomic_output  # hidden until complete
     with stage(plan.output.path, overwrite=plan.overwrite) as target:
         frames = job.run(target)
-    width, height = plan.output.frame_size(plan.info.width, plan.info.height)
+    source_size = (plan.info.width, plan.info.height)
+    width, height = plan.output.frame_size(*source_size)
     return VideoReport(
         source=plan.info.path,
         output=plan.output.path,
@@ -184,6 +190,8 @@ def run_plan(
         flicker=job.temporal.stats(),
         expected_frames=plan.expected_frames,
         partial=job.partial,
+        padded_from=None if (width, height) == source_size else source_size,
+        sar=plan.info.sar,
     )
 
 
@@ -224,6 +232,7 @@ class _Job:
             writer = FrameWriter(
                 target, plan.output, (info.width, info.height), plan.frame_rate,
                 audio_from=info.path, audio_codec=info.audio_codec, input_args=plan.trim_args,
+                sar=info.sar,
             )  # fmt: skip
             processes.append(writer)
             threads = [
@@ -354,12 +363,16 @@ def _open_background(plan: VideoPlan) -> _Background | None:
     if plan.background is None:
         return None
     width, height = plan.info.width, plan.info.height
+    # An anamorphic clip's pixels are not square: the background covers the picture as displayed
+    # (display_width x height), then is squeezed into the clip's pixels like the clip itself.
+    display_width = max(1, round(width * plan.info.sar))
     path = Path(plan.background)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         bg_info = probe(path)
+        squeeze = f",scale={width}:{height}" if display_width != width else ""
         cover = (
-            f"fps={plan.frame_rate},scale={width}:{height}:force_original_aspect_ratio=increase,"
-            f"crop={width}:{height},setsar=1"
+            f"fps={plan.frame_rate},scale={display_width}:{height}:force_original_aspect_ratio=increase,"
+            f"crop={display_width}:{height}{squeeze},setsar=1"
         )
         reader = FrameReader(
             path, width, height, input_args=["-stream_loop", "-1"], filters=cover, stream=bg_info.stream
@@ -367,5 +380,9 @@ def _open_background(plan: VideoPlan) -> _Background | None:
         return _Background(reader=reader)
     from mattecli.compositing import resolve_background
 
-    still = np.asarray(resolve_background(plan.background, (height, width)), dtype=np.float32)
+    still = np.asarray(resolve_background(plan.background, (height, display_width)), dtype=np.float32)
+    if display_width != width:
+        import cv2
+
+        still = cv2.resize(still, (width, height), interpolation=cv2.INTER_LINEAR)
     return _Background(still=still[None])
