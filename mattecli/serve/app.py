@@ -11,7 +11,8 @@ Safe by default (the page and API are meant for one machine, or a trusted networ
 - an upload larger than ``max_upload_bytes`` is refused from its Content-Length before anything is read,
   or as soon as the bytes streamed so far pass the limit (chunked uploads, lying clients);
 - images larger than ``max_pixels`` are refused from their header, before they are decoded;
-- every request has ``timeout`` seconds from its first byte to its answer;
+- every request has ``timeout`` seconds from its first byte to its answer, and ``header_timeout`` for its
+  request line and headers (:mod:`~mattecli.serve.protocol`, which also makes uvicorn's own errors JSON);
 - a request can only send an image: no option names a path on the server or a URL to fetch;
 - bound to loopback, the server answers only requests addressed to a loopback name (a web page elsewhere
   cannot reach it through DNS rebinding), and CORS is off unless origins are listed.
@@ -74,6 +75,7 @@ class ServeSettings:
     queue_size: int = 16
     max_batch: int = 1  # batches are slower per image on a CPU; `matte serve` uses 4 on a GPU
     timeout: float = 60.0
+    header_timeout: float = 10.0  # for each request's line and headers (the connection layer's deadline)
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
 
@@ -112,8 +114,9 @@ class _Server:
         for name in ("max_upload_bytes", "max_pixels", "queue_size", "max_batch"):
             if getattr(settings, name) < 1:
                 raise MatteError(f"{name} must be at least 1, got {getattr(settings, name)}")
-        if settings.timeout <= 0:
-            raise MatteError(f"timeout must be positive, got {settings.timeout}")
+        for name in ("timeout", "header_timeout"):
+            if not getattr(settings, name) > 0:
+                raise MatteError(f"{name} must be positive, got {getattr(settings, name)}")
         self.matter = matter
         self.settings = settings
         self.worker = ModelWorker(matter, settings.max_batch, max_pending=settings.queue_size)
