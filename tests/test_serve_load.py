@@ -1,4 +1,4 @@
-"""`matte serve` under load: slow headers. A real uvicorn server
+"""`matte serve` under load: clients that give up, slow headers. A real uvicorn server
 (the command's own settings, :func:`mattecli.serve.protocol.uvicorn_config`) in a thread on a free loopback
 port, in front of a stand-in model whose speed the test sets, so that timing is the test's to choose."""
 
@@ -122,6 +122,35 @@ def read_response(sock: socket.socket) -> tuple[int, dict, bytes]:
     response = http.client.HTTPResponse(sock)
     response.begin()
     return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+# -- clients that give up -----------------------------------------------------------------------------------
+
+
+def test_work_for_a_client_that_left_is_dropped() -> None:
+    """A 5 s image whose client hangs up stops at its next tile; one queued behind it whose client also
+    left never starts; the next request is answered at once instead of after both (10 s)."""
+    model = SlowModel(seconds_per_mp=10.0)  # 0.5 MP: 50 tiles of 0.1 s
+    server = LiveServer(model, timeout=30, max_pixels=4_000_000)
+    try:
+        large = png(1000, 500)
+        first = server.open_post(large)
+        wait_for(lambda: len(model.started) == 1, what="the first image to start")
+        second = server.open_post(large)
+        wait_for(lambda: server.health()["waiting"] == 1, what="the second image to queue")
+        second.close()
+        first.close()
+        started = time.monotonic()
+        status, _headers, _body = server.post_image(png(64, 64))
+        elapsed = time.monotonic() - started
+        assert status == 200
+        assert elapsed < 2.5, elapsed
+        assert [record["size"] for record in model.started] == [(1000, 500), (64, 64)]
+        assert model.started[0]["tiles"] < 20, model.started[0]
+        health = server.health()
+        assert health["abandoned"] == 2 and health["active"] == 0 and health["waiting"] == 0
+    finally:
+        server.stop()
 
 
 # -- slow headers -------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Safe by default (the page and API are meant for one machine, or a trusted networ
 
 - admission control: at most ``queue_size`` matte requests are in the server at once (uploading, waiting or
   being matted); the next one gets 503 at once, before its body is read, so memory stays bounded;
+- a client that goes away is not worked for: its image is dropped at the next stage (decoding, the network,
+  each full-resolution refinement tile, rendering), and one still waiting for the network never starts;
 - an upload larger than ``max_upload_bytes`` is refused from its Content-Length before anything is read,
   or as soon as the bytes streamed so far pass the limit (chunked uploads, lying clients);
 - images larger than ``max_pixels`` are refused from their header, before they are decoded;
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -45,7 +47,7 @@ from starlette.routing import Route
 
 from mattecli.errors import MatteError
 from mattecli.serve.guard import LOOPBACK_NAMES, Guard
-from mattecli.serve.render import PARAMETERS, render
+from mattecli.serve.render import PARAMETERS, RenderOptions, render
 from mattecli.serve.requests import (
     MB,
     ApiError,
@@ -121,6 +123,7 @@ class _Server:
         self.settings = settings
         self.worker = ModelWorker(matter, settings.max_batch, max_pending=settings.queue_size)
         self.active = 0  # matte requests admitted and not yet answered (the event loop's thread only)
+        self.abandoned = 0  # requests whose client went away before their answer
         # Decoding, decontamination and encoding run in threads, at most this many at once: they are
         # CPU-bound, and each holds a full-size image.
         self.cpu_threads = max(1, min(4, os.cpu_count() or 1))
@@ -171,12 +174,12 @@ class _Server:
                 else:
                     data, name = b"".join([c async for c in self._body(request)]), "upload"
                 phase = "decode"
-                image = await self._in_thread(decode_upload, data, name, settings.max_pixels)
+                upload = [data]  # handed over, so that it is freed once decoded
                 del data
-                phase = "model"
-                alpha = await asyncio.wrap_future(self._submit(image))
-                phase = "render"
-                body = await self._in_thread(render, image, alpha, options)
+                body = await self._unless_disconnected(request, lambda: self._process(upload, name, options))
+                if body is None:  # the client went away: nobody reads this
+                    self.abandoned += 1
+                    return error_response(499, "the client closed the connection")
         except TimeoutError:
             if phase == "upload":
                 raise ApiError(408, f"the upload did not arrive within {settings.timeout:g} s") from None
@@ -191,6 +194,45 @@ class _Server:
             "Cache-Control": "no-store",
         }
         return Response(body, media_type=options.media_type, headers=headers)
+
+    async def _process(self, upload: list[bytes], name: str, options: RenderOptions) -> bytes:
+        """Decode, matte and render one upload."""
+        image = await self._in_thread(decode_upload, upload.pop(), name, self.settings.max_pixels)
+        future = self._submit(image)
+        try:
+            alpha = await asyncio.wrap_future(future)
+        finally:
+            if not future.done() or future.cancelled():
+                future.abandon()  # cancelled (the client left, or the timeout): the network stops too
+        return await self._in_thread(render, image, alpha, options)
+
+    async def _unless_disconnected(
+        self, request: Request, work: Callable[[], Awaitable[bytes]]
+    ) -> bytes | None:
+        """``work()``, cancelled at its next stage if the client disconnects meanwhile (None then).
+
+        The body has been read, so the only message left for ``receive`` is the disconnect."""
+        outcome: dict[str, object] = {}
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+                outcome["gone"] = True
+                group.cancel_scope.cancel()
+
+            async def run() -> None:
+                try:
+                    outcome["body"] = await work()
+                except Exception as error:  # raised here, not as an exception group
+                    outcome["error"] = error
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            group.start_soon(run)
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome.get("body")  # type: ignore[return-value]
 
     def _submit(self, image):
         try:
@@ -260,6 +302,7 @@ class _Server:
                 "queue_size": self.settings.queue_size,
                 "model_calls": self.worker.calls,
                 "images": self.worker.images,
+                "abandoned": self.abandoned,
             },
             status_code=200 if alive else 503,
         )
