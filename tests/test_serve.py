@@ -452,6 +452,13 @@ def test_models_and_health(server: Server) -> None:
     }
     health = server.health()
     assert health["status"] == "ok" and health["queue_size"] == QUEUE
+    # The server measures its own speed at start (two synthetic images through the model).
+    deadline = time.monotonic() + 30
+    while not server.health()["cost"]["measured"]:
+        assert time.monotonic() < deadline, server.health()
+        time.sleep(0.1)
+    cost = server.health()["cost"]
+    assert 0 < cost["fixed_s"] < 5 and cost["fits_mp"] > 1
 
 
 def test_page_is_served_from_the_package(server: Server) -> None:

@@ -1,4 +1,4 @@
-"""`matte serve` under load: clients that give up, slow headers. A real uvicorn server
+"""`matte serve` under load: clients that give up, slow headers, and admission by cost. A real uvicorn server
 (the command's own settings, :func:`mattecli.serve.protocol.uvicorn_config`) in a thread on a free loopback
 port, in front of a stand-in model whose speed the test sets, so that timing is the test's to choose."""
 
@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -124,6 +125,12 @@ def read_response(sock: socket.socket) -> tuple[int, dict, bytes]:
     return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
 
+def loose_costs(**settings):
+    from mattecli.serve.admission import CostModel
+
+    return {"calibrate": False, "cost": CostModel(fixed=0.01, per_mp=0.01, per_tile=0.0), **settings}
+
+
 # -- clients that give up -----------------------------------------------------------------------------------
 
 
@@ -131,7 +138,7 @@ def test_work_for_a_client_that_left_is_dropped() -> None:
     """A 5 s image whose client hangs up stops at its next tile; one queued behind it whose client also
     left never starts; the next request is answered at once instead of after both (10 s)."""
     model = SlowModel(seconds_per_mp=10.0)  # 0.5 MP: 50 tiles of 0.1 s
-    server = LiveServer(model, timeout=30, max_pixels=4_000_000)
+    server = LiveServer(model, **loose_costs(timeout=30, max_pixels=4_000_000))
     try:
         large = png(1000, 500)
         first = server.open_post(large)
@@ -149,6 +156,7 @@ def test_work_for_a_client_that_left_is_dropped() -> None:
         assert model.started[0]["tiles"] < 20, model.started[0]
         health = server.health()
         assert health["abandoned"] == 2 and health["active"] == 0 and health["waiting"] == 0
+        assert health["backlog_s"] == 0
     finally:
         server.stop()
 
@@ -159,7 +167,7 @@ def test_work_for_a_client_that_left_is_dropped() -> None:
 def test_slow_headers_are_answered_408_and_closed() -> None:
     """Connections that dribble their headers a byte at a time get a JSON 408 and are closed at the header
     deadline; one that sends nothing is closed; a slow upload after complete headers is not cut off by it."""
-    server = LiveServer(SlowModel(seconds_per_mp=0.1), timeout=20, header_timeout=1.0)
+    server = LiveServer(SlowModel(seconds_per_mp=0.1), **loose_costs(timeout=20, header_timeout=1.0))
     try:
         image = png(64, 64)
         slow_body = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -214,3 +222,131 @@ def test_slow_headers_are_answered_408_and_closed() -> None:
         assert server.request("GET", "/healthz")[0] == 200
     finally:
         server.stop()
+
+
+# -- admission by cost --------------------------------------------------------------------------------------
+
+
+def test_requests_that_cannot_finish_in_time_are_refused_at_once() -> None:
+    """With 2 s per MP and a 3 s timeout: a 2 MP image is refused (413) before any work, a second 1 MP image
+    while one is being matted gets 503 at once with Retry-After, and nothing waits for the timeout."""
+    from mattecli.serve.admission import CostModel
+
+    model = SlowModel(seconds_per_mp=2.0)
+    server = LiveServer(
+        model,
+        calibrate=False,
+        cost=CostModel(fixed=0.05, per_mp=2.0, per_tile=0.0),
+        timeout=3,
+        max_pixels=4_000_000,
+    )
+    try:
+        started = time.monotonic()
+        status, headers, body = server.post_image(png(2000, 1000))
+        assert time.monotonic() - started < 1
+        message = json_error(status, headers, body, 413, "a 2.0 MP image takes about 4 s on this server")
+        assert "too long for its 3 s timeout; it takes images up to about 1.1 MP" in message
+        assert model.started == []
+
+        one_mp = png(1000, 1000)
+        first = server.open_post(one_mp)
+        wait_for(lambda: len(model.started) == 1, what="the first image to start")
+        started = time.monotonic()
+        status, headers, body = server.post_image(one_mp)
+        assert time.monotonic() - started < 1
+        json_error(status, headers, body, 503, "server busy: the requests ahead need about 2 s more")
+        assert 1 <= int(headers["retry-after"]) <= 3
+        with first:
+            status, _headers, _body = read_response(first)
+        assert status == 200
+        assert len(model.started) == 1
+        assert server.post_image(one_mp)[0] == 200  # the queue is empty again
+    finally:
+        server.stop()
+
+
+def test_admission_arithmetic() -> None:
+    from mattecli.serve.admission import HEADROOM, Admission, CostModel, Measurement
+    from mattecli.serve.requests import ApiError
+
+    assert HEADROOM == 0.75  # of the 20 s timeout below, 15 s are given out
+    now = [0.0]
+    admission = Admission(20.0, CostModel(fixed=1.0, per_mp=2.0, per_tile=0.0), clock=lambda: now[0])
+    assert admission.estimate(2.0) == 5.0 and admission.fitting_megapixels() == 7.0
+    first = admission.admit("a", 2.0, 0, 20.0)
+    second = admission.admit("b", 2.0, 0, 20.0)
+    with pytest.raises(ApiError) as refused:
+        admission.admit("c", 3.0, 0, 20.0)  # 10 s ahead + 7 s > 15 s
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "2"}
+    with pytest.raises(ApiError) as refused:
+        admission.admit("c", 1.0, 0, 12.0)  # 10 s ahead + 3 s, but it spent 8 s uploading
+    assert refused.value.status == 503
+    third = admission.admit("d", 2.0, 0, 20.0)  # 10 s ahead + 5 s: just in
+    assert admission.backlog() == 15.0
+    with pytest.raises(ApiError) as refused:
+        admission.check_arrival()  # 15 s ahead: not even a tiny image fits
+    assert refused.value.status == 503
+    with pytest.raises(ApiError) as refused:
+        admission.admit("huge", 8.0, 0, 20.0)
+    assert refused.value.status == 413
+    assert "huge: a 8.0 MP image takes about 17 s on this server" in str(refused.value)
+    assert "it takes images up to about 7.0 MP" in str(refused.value)
+
+    now[0] = 4.0  # the first has been served 4 of its 5 s
+    assert admission.backlog() == 11.0
+    admission.release(first, seconds=2.5)  # twice as fast as estimated: later estimates shrink
+    assert admission.correction == pytest.approx(0.5**0.4)
+    assert admission.backlog() == pytest.approx(10.0)  # the others' estimates were made before
+    admission.release(second, seconds=None, finished=False)
+    admission.release(third, seconds=1.0, finished=False)  # gave up early: no lower bound learned
+    assert admission.backlog() == 0.0 and admission.admitted == 0 and admission.learned == 1
+    # Tiles count as the model's own cost.
+    assert Admission(20.0, CostModel(1.0, 0.5, 6.0)).estimate(2.0, tiles=4) == 26.0
+
+    # Calibration: 0.2 MP in 1 s; 1.6 MP with 2 refinement tiles in 15 s, 1.6 s of it rendering.
+    admission.calibrate(CostModel.fitted(Measurement(0.2, 0, 1.0, 0.1), Measurement(1.6, 2, 15.0, 1.6)))
+    assert admission.correction == 1.0 and admission.calibrated
+    cost = admission.cost
+    assert (cost.fixed, cost.per_mp, cost.per_tile) == pytest.approx((0.8, 1.0, 6.3))
+    # Without refinement the network's extra time goes to the pixels.
+    assert CostModel.fitted(
+        Measurement(0.2, 0, 1.0, 0.1), Measurement(1.6, 0, 2.6, 1.6)
+    ).per_mp == pytest.approx(1.125)
+
+
+def test_an_image_whose_turn_comes_too_late_is_not_started() -> None:
+    """The worker does not start an image that can no longer make its deadline: its caller hears at once."""
+    from mattecli.serve.worker import ModelWorker, TooLate
+
+    model = SlowModel(seconds_per_mp=1.0)
+    worker = ModelWorker(model, max_batch=1)
+    worker.start()
+    try:
+        image = np.zeros((100, 100, 3), np.uint8)
+        late = worker.submit(image, deadline=time.monotonic() + 1.0, seconds=5.0)
+        with pytest.raises(TooLate, match="it would need 5 s and has 1 s"):
+            late.result(10)
+        assert model.started == []
+        assert worker.submit(image, deadline=time.monotonic() + 5.0, seconds=1.0).result(10).shape == (
+            100,
+            100,
+        )
+    finally:
+        worker.stop()
+
+
+def test_refinement_tiles_follow_the_model() -> None:
+    from mattecli.serve.admission import refinement_tiles, tiles_per_megapixel
+
+    matter = SimpleNamespace(max_size=512, tile_size=1024, tile_overlap=128, refine=None)
+    assert refinement_tiles(matter, 1024, 768) == 0  # not refined: within twice the working size
+    assert refinement_tiles(matter, 1536, 1024) == 2
+    assert refinement_tiles(matter, 7745, 5164) == 54
+    assert tiles_per_megapixel(matter) == pytest.approx(1.2456, abs=1e-4)
+    assert (
+        refinement_tiles(
+            SimpleNamespace(max_size=512, tile_size=1024, tile_overlap=128, refine=False), 7745, 5164
+        )
+        == 0
+    )
+    assert refinement_tiles(SlowModel(1.0), 7745, 5164) == 0  # no tiled refinement at all

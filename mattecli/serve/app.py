@@ -7,7 +7,10 @@ Routes: ``POST /v1/matte`` (an image in, the cut-out, matte or composite out), `
 Safe by default (the page and API are meant for one machine, or a trusted network when ``--host`` says so):
 
 - admission control: at most ``queue_size`` matte requests are in the server at once (uploading, waiting or
-  being matted); the next one gets 503 at once, before its body is read, so memory stays bounded;
+  being matted); the next one gets 503 at once, before its body is read, so memory stays bounded; and a
+  request that the server cannot finish within ``timeout``, by its own measured speed, is refused as soon as
+  its image header gives its size (413 if it is too large to ever fit, else 503 with ``Retry-After``), see
+  :mod:`~mattecli.serve.admission`;
 - a client that goes away is not worked for: its image is dropped at the next stage (decoding, the network,
   each full-resolution refinement tile, rendering), and one still waiting for the network never starts;
 - an upload larger than ``max_upload_bytes`` is refused from its Content-Length before anything is read,
@@ -27,11 +30,15 @@ bytes of the answer :mod:`~mattecli.serve.render`.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
+from types import SimpleNamespace
 
 import anyio
 import numpy as np
@@ -46,6 +53,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mattecli.errors import MatteError
+from mattecli.serve.admission import (
+    PRIOR,
+    Admission,
+    CostModel,
+    Measurement,
+    calibration_images,
+    refinement_tiles,
+    tiles_per_megapixel,
+)
 from mattecli.serve.guard import LOOPBACK_NAMES, Guard
 from mattecli.serve.render import PARAMETERS, RenderOptions, render
 from mattecli.serve.requests import (
@@ -55,11 +71,14 @@ from mattecli.serve.requests import (
     check_declared_length,
     decode_upload,
     error_response,
+    image_size,
     request_options,
     too_large,
     upload_name,
 )
-from mattecli.serve.worker import ModelWorker, QueueFull, WorkerStopped
+from mattecli.serve.worker import ModelWorker, QueueFull, TooLate, WorkerStopped
+
+log = logging.getLogger("uvicorn.error")
 
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
@@ -80,6 +99,8 @@ class ServeSettings:
     header_timeout: float = 10.0  # for each request's line and headers (the connection layer's deadline)
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
+    cost: CostModel = PRIOR  # the estimate until the server has measured itself
+    calibrate: bool = True  # measure at start (two synthetic images through the model)
 
 
 def create_app(matter, settings: ServeSettings | None = None) -> Starlette:
@@ -123,6 +144,8 @@ class _Server:
         self.settings = settings
         self.worker = ModelWorker(matter, settings.max_batch, max_pending=settings.queue_size)
         self.active = 0  # matte requests admitted and not yet answered (the event loop's thread only)
+        self.admission = Admission(settings.timeout, settings.cost)
+        self.admission.tiles_per_mp = tiles_per_megapixel(matter)
         self.abandoned = 0  # requests whose client went away before their answer
         # Decoding, decontamination and encoding run in threads, at most this many at once: they are
         # CPU-bound, and each holds a full-size image.
@@ -133,10 +156,41 @@ class _Server:
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         self.cpu = anyio.CapacityLimiter(self.cpu_threads)
         self.worker.start()
+        calibration = asyncio.ensure_future(self._calibrate()) if self.settings.calibrate else None
         try:
             yield
         finally:
+            if calibration is not None:
+                calibration.cancel()
             await anyio.to_thread.run_sync(self.worker.stop)
+
+    async def _calibrate(self) -> None:
+        """Measure this server's speed: two synthetic images matted and encoded as requests are, the second
+        large enough for full-resolution refinement. Requests that come meanwhile wait behind it, and the
+        admission counts it as work ahead of them (the second at the speed the first showed)."""
+        images = await self._in_thread(calibration_images, self.matter.max_size)
+        measured: list[Measurement] = []
+        try:
+            for pixels in images:
+                height, width = pixels.shape[:2]
+                megapixels, tiles = width * height / 1e6, refinement_tiles(self.matter, width, height)
+                ticket = self.admission.reserve(megapixels, tiles)
+                started = time.perf_counter()
+                try:
+                    alpha = await asyncio.wrap_future(self.worker.submit(pixels, batchable=False))
+                    rendered = time.perf_counter()
+                    picture = SimpleNamespace(pixels=pixels, alpha_pixels=None)
+                    await self._in_thread(render, picture, alpha, RenderOptions())
+                finally:
+                    self.admission.release(ticket)
+                now = time.perf_counter()
+                measured.append(Measurement(megapixels, tiles, now - started, now - rendered))
+                if len(measured) == 1:  # until the second: the prior, at the speed the first showed
+                    self.admission.cost = self.admission.cost.scaled(measured[0].seconds / ticket.estimate)
+        except Exception as error:  # the prior stays; the server still serves
+            log.warning("matte serve: could not measure its speed (%s); estimating from defaults", error)
+            return
+        self.admission.calibrate(CostModel.fitted(*measured))
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -150,6 +204,10 @@ class _Server:
                 "try again shortly",
                 {"Retry-After": "1"},
             )
+        try:
+            self.admission.check_arrival()
+        except ApiError as error:
+            return error.response()
         self.active += 1
         try:
             return await self._matte(request)
@@ -160,6 +218,7 @@ class _Server:
 
     async def _matte(self, request: Request) -> Response:
         settings = self.settings
+        started = time.monotonic()
         query = list(request.query_params.multi_items())
         options = request_options(query)
         kind = body_kind(request.headers.get("content-type"))
@@ -174,9 +233,24 @@ class _Server:
                 else:
                     data, name = b"".join([c async for c in self._body(request)]), "upload"
                 phase = "decode"
+                size = await self._in_thread(image_size, data, name, settings.max_pixels)
+                width, height = size or (0, 0)
+                tiles = refinement_tiles(self.matter, width, height)
+                time_left = settings.timeout - (time.monotonic() - started)
+                ticket = self.admission.admit(name, width * height / 1e6, tiles, time_left)
+                work = [0.0]  # seconds of decoding, network and rendering, as measured
                 upload = [data]  # handed over, so that it is freed once decoded
                 del data
-                body = await self._unless_disconnected(request, lambda: self._process(upload, name, options))
+                deadline = started + settings.timeout
+                try:
+                    body = await self._unless_disconnected(
+                        request,
+                        lambda: self._process(upload, name, options, (deadline, ticket.estimate), work),
+                    )
+                except BaseException:
+                    self.admission.release(ticket, work[0], finished=False)
+                    raise
+                self.admission.release(ticket, work[0], finished=body is not None)
                 if body is None:  # the client went away: nobody reads this
                     self.abandoned += 1
                     return error_response(499, "the client closed the connection")
@@ -195,16 +269,39 @@ class _Server:
         }
         return Response(body, media_type=options.media_type, headers=headers)
 
-    async def _process(self, upload: list[bytes], name: str, options: RenderOptions) -> bytes:
-        """Decode, matte and render one upload."""
+    async def _process(
+        self,
+        upload: list[bytes],
+        name: str,
+        options: RenderOptions,
+        plan: tuple[float, float],
+        work: list[float],
+    ) -> bytes:
+        """Decode, matte and render one upload; ``plan`` is its deadline and estimated seconds, ``work[0]``
+        adds up the seconds each stage ran."""
+        clock = time.perf_counter()
         image = await self._in_thread(decode_upload, upload.pop(), name, self.settings.max_pixels)
-        future = self._submit(image)
+        work[0] += time.perf_counter() - clock
+        deadline, estimate = plan
+        future = self._submit(image, deadline, max(estimate - work[0], 0.0))
         try:
             alpha = await asyncio.wrap_future(future)
+        except TooLate as error:
+            retry = max(1, math.ceil(self.admission.backlog() - self.admission.budget + estimate))
+            raise ApiError(
+                503,
+                f"server busy: it fell behind its estimates, and this image would not be finished in time when "
+                f"its turn came ({error}); try again in {retry} s",
+                {"Retry-After": str(retry)},
+            ) from None
         finally:
+            work[0] += future.seconds
             if not future.done() or future.cancelled():
                 future.abandon()  # cancelled (the client left, or the timeout): the network stops too
-        return await self._in_thread(render, image, alpha, options)
+        clock = time.perf_counter()
+        body = await self._in_thread(render, image, alpha, options)
+        work[0] += time.perf_counter() - clock
+        return body
 
     async def _unless_disconnected(
         self, request: Request, work: Callable[[], Awaitable[bytes]]
@@ -234,9 +331,11 @@ class _Server:
             raise outcome["error"]  # type: ignore[misc]
         return outcome.get("body")  # type: ignore[return-value]
 
-    def _submit(self, image):
+    def _submit(self, image, deadline: float, seconds: float):
         try:
-            return self.worker.submit(image.pixels, batchable=image.pixels.dtype == np.uint8)
+            return self.worker.submit(
+                image.pixels, batchable=image.pixels.dtype == np.uint8, deadline=deadline, seconds=seconds
+            )
         except (QueueFull, WorkerStopped) as error:
             raise ApiError(503, f"server busy ({error}); try again shortly", {"Retry-After": "1"}) from None
 
@@ -303,6 +402,14 @@ class _Server:
                 "model_calls": self.worker.calls,
                 "images": self.worker.images,
                 "abandoned": self.abandoned,
+                "backlog_s": round(self.admission.backlog(), 1),
+                "cost": {
+                    "fixed_s": round(self.admission.cost.fixed * self.admission.correction, 3),
+                    "per_mp_s": round(self.admission.cost.per_mp * self.admission.correction, 3),
+                    "per_tile_s": round(self.admission.cost.per_tile * self.admission.correction, 3),
+                    "measured": self.admission.calibrated,
+                    "fits_mp": round(min(self.admission.fitting_megapixels(), 1e6), 1),
+                },
             },
             status_code=200 if alive else 503,
         )

@@ -30,6 +30,10 @@ class Abandoned(Exception):
     """Set on a job's future when its caller gave it up while the network was working on it."""
 
 
+class TooLate(Exception):
+    """Set on a job's future, instead of starting it, when it could no longer be finished by its deadline."""
+
+
 class JobFuture(Future):
     """The future of one submitted image: its alpha, and how long the network took (``seconds``)."""
 
@@ -49,6 +53,8 @@ class JobFuture(Future):
 class _Job:
     rgb: np.ndarray
     batchable: bool
+    deadline: float = float("inf")  # time.monotonic() by which the caller needs its answer
+    seconds: float = 0.0  # the caller's estimate of the time it needs from the network's start to its answer
     future: JobFuture = field(default_factory=JobFuture)
 
     def check(self, _done: int = 0, _total: int = 0) -> None:
@@ -105,15 +111,21 @@ class ModelWorker:
         with self._condition:
             return len(self._pending)
 
-    def submit(self, rgb: np.ndarray, batchable: bool = True) -> JobFuture:
+    def submit(
+        self, rgb: np.ndarray, batchable: bool = True, deadline: float = float("inf"), seconds: float = 0.0
+    ) -> JobFuture:
         """Queue an H x W x 3 image (uint8, uint16 or float32 in [0, 1], as ``Matter.predict_alpha`` takes
         it); the future gives its H x W float32 alpha.
 
         ``batchable`` says the image may share a call with others of its size: only for uint8 images, which
         the batched path (``Matter.matte_frames``) takes. Cancelling the future before the worker reaches it
         takes the image out of the work; :meth:`JobFuture.abandon` also stops one the network is on.
+
+        With a ``deadline`` (``time.monotonic()``) and the ``seconds`` the caller still needs once the network
+        starts, an image whose turn comes too late to make it is not started: its future gets
+        :class:`TooLate` at once, instead of its caller waiting for a deadline that cannot be met.
         """
-        job = _Job(rgb, batchable)
+        job = _Job(rgb, batchable, deadline, seconds)
         with self._condition:
             if self._stopping:
                 raise WorkerStopped("the server is shutting down")
@@ -144,6 +156,12 @@ class ModelWorker:
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            now = time.monotonic()
+            for job in [job for job in batch if now + job.seconds > job.deadline]:
+                batch.remove(job)
+                job.future.set_exception(
+                    TooLate(f"it would need {job.seconds:.0f} s and has {job.deadline - now:.0f} s")
+                )
             if not batch:
                 continue
             started = time.perf_counter()
