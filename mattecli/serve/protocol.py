@@ -97,6 +97,7 @@ class MatteH11Protocol(H11Protocol):
         error = self._protocol_error
         status = error.error_status_hint if error is not None else 400
         detail = str(error) if error is not None and str(error) else msg.rstrip(".")
+        detail = detail.split(": bytearray(", 1)[0]  # h11 quotes the offending line: not ours to echo
         if status == 431:
             detail = f"the request line and headers are over {MAX_HEADER_BYTES // 1024} KiB"
         body = json.dumps({"error": f"bad HTTP request: {detail}"}).encode()
