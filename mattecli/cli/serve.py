@@ -40,7 +40,11 @@ def serve_command(
         25.0, "--max-upload-mb", metavar="MB", help="Largest upload accepted, in MB."
     ),
     max_megapixels: float = typer.Option(
-        40.0, "--max-megapixels", metavar="MP", help="Largest image accepted, in millions of pixels."
+        40.0,
+        "--max-megapixels",
+        metavar="MP",
+        help="Largest image accepted, in millions of pixels (a ceiling: images that the server's measured "
+        "speed says cannot be matted within --timeout are refused too).",
     ),
     queue_size: int = typer.Option(
         16,
@@ -57,7 +61,11 @@ def serve_command(
         show_default=False,
     ),
     timeout: float = typer.Option(
-        60.0, "--timeout", metavar="SECONDS", help="Seconds a request may take from upload to answer."
+        60.0,
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds a request may take from upload to answer (10 of them, at most, for its headers). "
+        "Requests that cannot make it, by the server's measured speed and queue, are refused at once.",
     ),
     cors_origin: list[str] = typer.Option(
         [],
