@@ -317,6 +317,25 @@ def test_bad_requests_get_json_errors(server: Server) -> None:
         assert_json_error(status, headers, body, expected_status, words)
 
 
+def test_malformed_http_gets_json_errors_too(server: Server) -> None:
+    """Requests that h11 cannot parse are answered by the connection layer, before the app: in JSON as
+    well, with h11's status (uvicorn alone answers them in plain text)."""
+    cases = [
+        ("Content-Length: 12abc\r\n", 400, "bad HTTP request: bad Content-Length"),
+        ("Content-Length: 5\r\nContent-Length: 7\r\n", 400, "conflicting Content-Length headers"),
+        ("Transfer-Encoding: gzip\r\n", 501, "Only Transfer-Encoding: chunked is supported"),
+        ("X-Big: " + "a" * 17000, 431, "the request line and headers are over 16 KiB"),
+        ("Bad Header\r\n", 400, "bad HTTP request: illegal header line"),
+    ]
+    for extra, expected_status, words in cases:
+        sock = raw_request(server.port, "POST /v1/matte HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra)
+        with sock:
+            status, headers, body = read_response(sock)
+        message = assert_json_error(status, headers, body, expected_status, words)
+        assert "bytearray" not in message
+    assert server.health()["status"] == "ok"
+
+
 def test_too_many_pixels_is_413_before_decoding(server: Server) -> None:
     # 1200 x 1000 = 1.2 MP of one colour: a few kB of PNG, over the server's 1 MP.
     flat = np.zeros((1000, 1200, 3), np.uint8)
@@ -435,6 +454,13 @@ def test_models_and_health(server: Server) -> None:
     }
     health = server.health()
     assert health["status"] == "ok" and health["queue_size"] == QUEUE
+    # The server measures its own speed at start (two synthetic images through the model).
+    deadline = time.monotonic() + 30
+    while not server.health()["cost"]["measured"]:
+        assert time.monotonic() < deadline, server.health()
+        time.sleep(0.1)
+    cost = server.health()["cost"]
+    assert 0 < cost["fixed_s"] < 5 and cost["fits_mp"] > 1
 
 
 def test_page_is_served_from_the_package(server: Server) -> None:

@@ -53,7 +53,11 @@ def serve_command(
         25.0, "--max-upload-mb", metavar="MB", help="Largest upload accepted, in MB."
     ),
     max_megapixels: float = typer.Option(
-        40.0, "--max-megapixels", metavar="MP", help="Largest image accepted, in millions of pixels."
+        40.0,
+        "--max-megapixels",
+        metavar="MP",
+        help="Largest image accepted, in millions of pixels (a ceiling: images that the server's measured "
+        "speed says cannot be matted within --timeout are refused too).",
     ),
     queue_size: int = typer.Option(
         16,
@@ -70,7 +74,11 @@ def serve_command(
         show_default=False,
     ),
     timeout: float = typer.Option(
-        60.0, "--timeout", metavar="SECONDS", help="Seconds a request may take from upload to answer."
+        60.0,
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds a request may take from upload to answer (10 of them, at most, for its headers). "
+        "Requests that cannot make it, by the server's measured speed and queue, are refused at once.",
     ),
     cors_origin: list[str] = typer.Option(
         [],
@@ -95,6 +103,7 @@ def serve_command(
             queue_size=_at_least_one(queue_size, "--queue-size"),
             max_batch=1 if batch_size is None else _at_least_one(batch_size, "--batch-size"),
             timeout=_positive(timeout, "--timeout", 1.0),
+            header_timeout=min(10.0, timeout),
             cors_origins=tuple(cors_origin),
             allowed_hosts=LOOPBACK_NAMES if _is_loopback(host) else None,
         )
@@ -188,17 +197,12 @@ def _run(matter, settings, listener: socket.socket, quiet: bool) -> None:
     from uvicorn.config import LOGGING_CONFIG
 
     from mattecli.serve.app import create_app
+    from mattecli.serve.protocol import uvicorn_config
 
     logging = copy.deepcopy(LOGGING_CONFIG)
     logging["loggers"]["uvicorn.error"]["level"] = "WARNING"  # our own line says where it listens
     logging["loggers"]["uvicorn.access"]["level"] = "WARNING" if quiet else "INFO"
-    config = uvicorn.Config(
-        create_app(matter, settings),
-        log_config=logging,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
+    config = uvicorn_config(create_app(matter, settings), settings, log_config=logging)
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     console.print(f"serving on http://{shown}:{port}/ (Ctrl-C stops)", soft_wrap=True)

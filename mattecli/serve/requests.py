@@ -80,15 +80,15 @@ def upload_name(filename: str | None) -> str:
     return name or "upload"
 
 
-def decode_upload(data: bytes, name: str, max_pixels: int):
-    """Check format and size from the header, then decode as ``matte image`` does (one-line errors)."""
+def image_size(data: bytes, name: str, max_pixels: int) -> tuple[int, int] | None:
+    """(width, height) from the image header, after checking its format and size; None when the header is
+    damaged (decoding then says precisely what is wrong)."""
     from PIL import Image, UnidentifiedImageError
 
-    from mattecli.image.decoding import decode_image, open_picture
+    from mattecli.image.decoding import open_picture
 
     if not data:
         raise ApiError(400, f"{name}: the upload is empty")
-    size = None
     try:
         with open_picture(data) as picture:
             image_format, size = picture.format, picture.size
@@ -97,16 +97,24 @@ def decode_upload(data: bytes, name: str, max_pixels: int):
     except Image.DecompressionBombError:
         raise ApiError(413, f"{name}: the image has too many pixels for this server") from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        image_format = None  # a damaged header: decode_image below says precisely what is wrong
-    if image_format is not None and image_format not in PILLOW_FORMATS:
+        return None
+    if image_format not in PILLOW_FORMATS:
         raise ApiError(415, f"{name}: {image_format} images are not supported (send {SUPPORTED_TEXT})")
-    if size is not None and size[0] * size[1] > max_pixels:
+    if size[0] * size[1] > max_pixels:
         width, height = size
         raise ApiError(
             413,
             f"{name}: the image is {width} x {height} = {width * height / 1e6:.1f} MP; "
             f"this server takes at most {max_pixels / 1e6:g} MP",
         )
+    return size
+
+
+def decode_upload(data: bytes, name: str, max_pixels: int):
+    """Check format and size from the header, then decode as ``matte image`` does (one-line errors)."""
+    from mattecli.image.decoding import decode_image
+
+    image_size(data, name, max_pixels)
     try:
         return decode_image(data, name)
     except MatteError as error:
