@@ -48,7 +48,7 @@ def test_a_pipx_venv_gets_pipx_inject(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PIPX_HOME", str(tmp_path / "tools"))
     assert pipx_venv(own_home) == own_home
     assert install_command("serve", prefix=default_home) == (
-        "pipx inject mattecli 'starlette>=0.40' 'uvicorn>=0.30' 'python-multipart>=0.0.13'"
+        "pipx inject mattecli 'starlette>=0.40' 'uvicorn>=0.55' 'python-multipart>=0.0.13'"
     )
     assert install_command("onnx", prefix=marked) == "pipx inject mine 'onnx>=1.15' 'onnxruntime>=1.17'"
 
@@ -95,7 +95,7 @@ def test_matte_serve_without_the_web_stack_says_what_to_run(tmp_path: Path) -> N
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stderr
         errors[where] = result.stderr.strip()
-    packages = "'starlette>=0.40' 'uvicorn>=0.30' 'python-multipart>=0.0.13'"
+    packages = "'starlette>=0.40' 'uvicorn>=0.55' 'python-multipart>=0.0.13'"
     assert errors["pipx"] == f"error: matte serve needs the web server extra: pipx inject mattecli {packages}"
     assert errors["venv"] == (
         f"error: matte serve needs the web server extra: {shlex.quote(sys.executable)} -m pip install {packages}"

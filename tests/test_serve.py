@@ -534,7 +534,7 @@ def test_without_the_extra_it_says_how_to_install_it() -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: matte serve needs the web server extra: "
-        f"{sys.executable} -m pip install 'starlette>=0.40' 'uvicorn>=0.30' 'python-multipart>=0.0.13'"
+        f"{sys.executable} -m pip install 'starlette>=0.40' 'uvicorn>=0.55' 'python-multipart>=0.0.13'"
     )
 
 
