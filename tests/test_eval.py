@@ -148,7 +148,7 @@ def test_eval_refuses_to_overwrite_and_reports_bad_input(tmp_path: Path, weights
     missing = run_eval(str(tmp_path / "nowhere"), "--model", str(weights))
     assert missing.exit_code == 1 and "nowhere" in missing.output and "Traceback" not in missing.output
     no_out = run_eval(str(data), "--model", str(weights), "--save-pred")
-    assert no_out.exit_code == 1 and "--save-pred needs --out" in no_out.output
+    assert no_out.exit_code == 2 and "--save-pred needs --out" in no_out.output
 
 
 def test_piped_summary_has_no_box_drawing(tmp_path: Path, weights: Path) -> None:

@@ -430,7 +430,7 @@ def test_unwritable_format_is_refused_before_the_model(tmp_path: Path) -> None:
     result = _run(
         str(shots), "-o", str(tmp_path / "out"), "--format", "gif", "--bg", "white", "-m", "no-such-model"
     )
-    assert result.exit_code == 1 and "unknown --format gif" in result.output
+    assert result.exit_code == 2 and "unknown --format gif" in result.output
     _no_model_loaded(result)
     assert not (tmp_path / "out").exists()
 

@@ -114,17 +114,18 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def cli_errors() -> Iterator[None]:
     """Turn user-facing errors into one line on stderr and a non-zero exit.
 
-    MatteError is the project's user-facing error; OSError covers disk-full and permission problems that
+    MatteError is the project's user-facing error (exit 1; its UsageError, a bad option value or two options
+    that exclude each other, exits 2 like click's own usage errors); OSError covers disk-full and permission problems that
     surface outside our own checks. Ctrl-C exits 130 quietly, SIGTERM and SIGHUP (see
     :func:`handle_termination_signals`) 128 + the signal's number, as shells report them; the pipelines have
     removed their temporary files by then.
     """
-    from mattecli.errors import MatteError
+    from mattecli.errors import MatteError, UsageError
 
     try:
         yield
     except MatteError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 2 if isinstance(exc, UsageError) else 1) from None
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise fail(f"{where}{exc.strerror or exc}") from None
@@ -194,11 +195,11 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only err
 
 def check_max_size(max_size: int | None) -> None:
     """``--max-size`` by its name: Matter's own error names its parameter, ``max_size``."""
-    from mattecli.errors import MatteError
+    from mattecli.errors import UsageError
     from mattecli.models import STRIDE
 
     if max_size is not None and (max_size < STRIDE or max_size % STRIDE):
-        raise MatteError(f"--max-size must be a positive multiple of {STRIDE}, got {max_size}")
+        raise UsageError(f"--max-size must be a positive multiple of {STRIDE}, got {max_size}")
 
 
 def load_matter(
