@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand
 
-console = Console(stderr=True, highlight=False)
+from mattecli.console import MessageConsole
+
+console = MessageConsole()  # lines wrap only on a terminal
 
 
 class MatteCommand(TyperCommand):
