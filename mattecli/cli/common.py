@@ -124,7 +124,8 @@ def cli_errors() -> Iterator[None]:
     from mattecli.errors import MatteError, UsageError
 
     try:
-        yield
+        with _warnings_as_lines():
+            yield
     except MatteError as exc:
         raise fail(str(exc), 2 if isinstance(exc, UsageError) else 1) from None
     except OSError as exc:
@@ -136,6 +137,30 @@ def cli_errors() -> Iterator[None]:
             raise typer.Exit(128 + exc.signum) from None
         console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """A :class:`~mattecli.errors.MatteWarning` (an input used with a caveat) is printed as one
+    ``warning: ...`` line on stderr, every time, rather than as Python's two-line warning."""
+    import warnings
+
+    from mattecli.errors import MatteWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("always", MatteWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, MatteWarning):
+                from rich.markup import escape
+
+                console.print(f"[bold yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def is_interactive() -> bool:

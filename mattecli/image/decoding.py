@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mattecli.atomic import describe_error
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, MatteWarning
 from mattecli.image.conversion import unit_float
 from mattecli.image.formats import PILLOW_FORMATS, SUPPORTED_TEXT
 
@@ -145,6 +145,7 @@ def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     width, height = picture.size
     if width * height > MAX_PIXELS:
         raise MatteError(_too_large_message(width, height), path)
+    _warn_if_several_frames(picture, path)
     orientation = _exif_orientation(picture)
     # Full decode now: Pillow raises on truncated or corrupt data (LOAD_TRUNCATED_IMAGES stays off).
     picture.load()
@@ -159,6 +160,17 @@ def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     if alpha is not None:
         alpha = _apply_orientation(alpha[:, :, None], orientation)[:, :, 0]
     return LoadedImage(pixels=rgb, alpha_pixels=alpha, bit_depth=bit_depth, path=path)
+
+
+def _warn_if_several_frames(picture: Image.Image, path: Path) -> None:
+    """An animated WebP, PNG or GIF or a multi-page TIFF is matted from its first frame: say so."""
+    try:
+        frames = int(getattr(picture, "n_frames", 1))
+    except Exception:  # a damaged frame table: the full decode below reports what matters
+        return
+    if frames > 1:
+        kind = "pages" if picture.format == "TIFF" else "frames"
+        warnings.warn(MatteWarning(f"{path}: has {frames} {kind}; only the first is used"), stacklevel=2)
 
 
 def _too_large_message(width: int | None = None, height: int | None = None) -> str:
