@@ -183,6 +183,21 @@ def test_export_says_in_one_line_what_the_file_is(tmp_path: Path, kind: str) -> 
     assert not out.exists()
 
 
+def test_export_of_an_onnx_file_to_weights_gives_the_real_reason(tiny_weights: Path, tmp_path: Path) -> None:
+    """It said "not a training checkpoint (it is no format mattecli reads)"."""
+    pytest.importorskip("onnx", reason="needs the onnx extra to make the ONNX file")
+    from mattecli.onnx_export import export_onnx
+
+    source = export_onnx(tiny_weights, tmp_path / "lite.onnx")
+    out = tmp_path / "x.safetensors"
+    one_error_line(
+        run("export", str(source), "-o", str(out)),
+        f"{source}: is an ONNX export: its weights are folded into the graph and cannot be turned back into "
+        "a .safetensors file; export the training checkpoint or run folder it was made from",
+    )
+    assert not out.exists()
+
+
 def test_export_of_a_real_checkpoint_still_works(tmp_path: Path) -> None:
     out = tmp_path / "out.safetensors"
     result = run("export", str(_checkpoint(tmp_path / "step.pt")), "-o", str(out))
