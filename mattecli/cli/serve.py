@@ -163,9 +163,21 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.listen(128)
     except OSError as error:
         listener.close()
-        raise MatteError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port") from None
+        raise MatteError(_bind_problem(host, port, error)) from None
     listener.set_inheritable(True)
     return listener
+
+
+def _bind_problem(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot listen there, and what to change: the address or the port."""
+    import errno
+
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}:{port}: {host} is not an address of this machine; give one of its own "
+            "addresses with --host (127.0.0.1 for this machine only, 0.0.0.0 for every network)"
+        )
+    return f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"  # in use, or < 1024
 
 
 def _run(matter, settings, listener: socket.socket, quiet: bool) -> None:
