@@ -26,6 +26,24 @@ def pytest_configure(config) -> None:
             raise pytest.UsageError(f"MATTE_REQUIRE_INSTALLED: mattecli was imported from {source}")
 
 
+SOURCE_TREE = Path(__file__).resolve().parent.parent
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process that runs mattecli (``python -m mattecli``, torchrun): it
+    imports the mattecli that these tests import. That package's folder goes first on PYTHONPATH, and the
+    source tree comes off it when it is not that folder (MATTE_REQUIRE_INSTALLED: the wheel under test).
+    Run such a child with a ``cwd`` outside the source tree too, or ``-m`` finds the checkout first."""
+    import os
+
+    import mattecli
+
+    home = Path(mattecli.__file__).resolve().parent.parent
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [p for p in paths if Path(p).resolve() not in (home, SOURCE_TREE)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(home), *paths]), **extra}
+
+
 #: A Lite0-encoder network narrow enough to run 64 x 64 inputs in milliseconds.
 TINY = LITE.replace(
     name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64

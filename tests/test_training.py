@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_net
+from conftest import child_env, make_tiny_net
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -33,7 +34,6 @@ from mattecli.training.stages import configure_stage, set_stage_mode
 from mattecli.weights import load_weights, save_weights
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)
-REPO = Path(__file__).resolve().parents[1]
 BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -270,13 +270,12 @@ def test_triangular_schedule_matches_the_authors_formula() -> None:
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "mattecli", *args],
         capture_output=True,
         text=True,
-        env=env,
-        cwd=REPO,
+        env=child_env(OMP_NUM_THREADS="1"),  # the mattecli under test: the wheel with MATTE_REQUIRE_INSTALLED
+        cwd=tempfile.gettempdir(),  # not the source tree, which -m would find first
         timeout=300,
     )
     if check:
