@@ -44,6 +44,31 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(home), *paths]), **extra}
 
 
+def _drop_permission_overrides() -> None:
+    """In a child before exec: take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so
+    that even root meets folder permissions (a root process gets its bounding set back at exec)."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
+
+
+def run_as_unprivileged(command: list[str], **kwargs):
+    """``subprocess.run(command)``; as root, with file permissions enforced (see above), so that a test of
+    a read-only folder means the same for root as for anyone. Skips where that cannot be done."""
+    import os
+    import subprocess
+    import sys
+
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not sys.platform.startswith("linux"):
+            pytest.skip("root, and no way to drop its permission overrides here")
+        kwargs["preexec_fn"] = _drop_permission_overrides
+    return subprocess.run(command, **kwargs)
+
+
 #: A Lite0-encoder network narrow enough to run 64 x 64 inputs in milliseconds.
 TINY = LITE.replace(
     name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64
