@@ -301,7 +301,7 @@ def test_composite_over_a_video_background_loops_it_and_keeps_audio(clip, tmp_pa
 
 
 def test_composite_over_a_colour(clip, tmp_path):
-    pytest.importorskip("mattecli.compositing")
+    # No importorskip("mattecli.compositing"): a broken import of our own module must fail, not skip.
     key = KeyMatter()
     out = tmp_path / "comp.mov"
     report = matte_video(clip, out, key, bg="#0000ff", temporal=0.0, progress=False)
