@@ -100,3 +100,23 @@ def test_the_python_api_still_raises_matte_error() -> None:
     with pytest.raises(MatteError) as caught:
         check_strength(2.0)
     assert isinstance(caught.value, UsageError)
+
+
+def test_a_real_process_exits_2_on_a_usage_error(photo, tmp_path) -> None:
+    """The status a shell sees, in a real process: an unparsable value and an out-of-range one alike."""
+    import sys
+
+    from conftest import child_env
+
+    for value, said in (("abc", "Invalid value for '--max-size'"), ("100", "--max-size must be a positive")):
+        result = subprocess.run(
+            [sys.executable, "-m", "mattecli", "image", str(photo), "--max-size", value],
+            env=child_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert said in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
