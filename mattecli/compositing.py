@@ -152,9 +152,29 @@ def _decoded(path: Path, resolved: Path, mtime_ns: int) -> np.ndarray:
     per photo: 2,000 product shots over one backdrop would otherwise decode it 2,000 times. ``path`` is the
     name the user gave (what a message says); ``resolved`` and ``mtime_ns`` make the key exact."""
     del resolved, mtime_ns  # part of the cache key only
-    image = read_image(path).rgb
+    loaded = read_image(path)
+    _check_opaque(loaded)
+    image = loaded.rgb
     image.setflags(write=False)
     return image
+
+
+def _check_opaque(loaded) -> None:
+    """A background with transparent pixels is refused: the colours hidden under them (often black, or
+    whatever the editor left there) would show in the composite, and which flat colour the user wants them
+    to be is theirs to say. An alpha channel that is fully opaque, as many PNGs carry, is fine."""
+    alpha = loaded.alpha_pixels
+    if alpha is None:
+        return
+    full = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "ui" else 1.0
+    see_through = int(np.count_nonzero(alpha < full))
+    if see_through:
+        share = 100.0 * see_through / alpha.size
+        raise MatteError(
+            f"the background image has transparent pixels ({share:.2g} % of it); a background must be "
+            "opaque: flatten it onto a colour first",
+            loaded.path,
+        )
 
 
 def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 
 SUPPORTED = "auto, cpu, cuda, cuda:N or mps"
 """The device names the error messages suggest (an Intel ``xpu`` works too where torch has one)."""
@@ -32,7 +32,7 @@ def pick_device(requested: str | torch.device = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise MatteError(f"unknown device {requested!r} (use {SUPPORTED})") from None
+        raise UsageError(f"unknown device {requested!r} (use {SUPPORTED})") from None
     return _check_usable(device, requested)
 
 
@@ -59,7 +59,7 @@ def _check_usable(device: torch.device, requested: str) -> torch.device:
         if device.index is not None and device.index >= xpu.device_count():
             raise MatteError(f"device {requested!r} requested but only {xpu.device_count()} XPUs exist")
         return device
-    raise MatteError(f"device {requested!r} is not supported (use {SUPPORTED})")
+    raise UsageError(f"device {requested!r} is not supported (use {SUPPORTED})")
 
 
 def _mps_available() -> bool:

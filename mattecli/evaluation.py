@@ -190,8 +190,9 @@ def iter_eval_samples(data: str | Path, size: int, seed: int = 0) -> Iterator[Ev
                 except SampleError as error:
                     reporter.warn(error.path, error.problem)
                     continue
-                if alpha.shape != rgb.shape[:2] or (trimap is not None and trimap.shape != alpha.shape):
-                    reporter.warn(alpha_path, "matte, image or trimap sizes differ")
+                problem = _size_mismatch(rgb, alpha, trimap)
+                if problem:
+                    reporter.warn(alpha_path, problem)
                     continue
                 yield EvalSample(f"{source.prefix}/{name}", rgb, alpha, _trimap_uint8(trimap))
         else:
@@ -206,6 +207,19 @@ def iter_eval_samples(data: str | Path, size: int, seed: int = 0) -> Iterator[Ev
                     item["alpha"][0].numpy(),
                     trimap_to_uint8(trimap[0].numpy()) if trimap is not None else None,
                 )
+
+
+def _size_mismatch(rgb: np.ndarray, alpha: np.ndarray, trimap: np.ndarray | None) -> str | None:
+    """What differs, in width x height, or None when the image, its matte and its trimap agree."""
+
+    def size(array: np.ndarray) -> str:
+        return f"{array.shape[1]}x{array.shape[0]}"
+
+    if alpha.shape != rgb.shape[:2]:
+        return f"matte is {size(alpha)} but its image is {size(rgb)}"
+    if trimap is not None and trimap.shape != alpha.shape:
+        return f"trimap is {size(trimap)} but the matte is {size(alpha)}"
+    return None
 
 
 def _trimap_uint8(trimap: np.ndarray | None) -> np.ndarray | None:

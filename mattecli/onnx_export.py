@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from mattecli import __version__
 from mattecli.atomic import atomic_output
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 from mattecli.onnx_model import (  # the file format; OnnxNet and its helpers stay importable from here
     FORMAT_VERSION,
     INPUT_NAME,
@@ -78,7 +78,7 @@ def parse_outputs(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown or not names:
         choices = ", ".join(OUTPUTS)
-        raise MatteError(f"unknown ONNX output {(unknown or [''])[0]!r} (choose from {choices}, or all)")
+        raise UsageError(f"unknown ONNX output {(unknown or [''])[0]!r} (choose from {choices}, or all)")
     return tuple(n for n in OUTPUTS if n in names)
 
 
@@ -104,7 +104,7 @@ def export_onnx(
     output = _checked_output(output, overwrite)
     names = parse_outputs(outputs)
     if half:
-        raise MatteError("--half is for .safetensors weights; ONNX files hold float32", output)
+        raise UsageError("--half is for .safetensors weights; ONNX files hold float32", output)
     onnx = import_onnx()
     net, provenance = load_model(model)
     graph = onnx.load_from_string(_trace(exportable(net, names), names))

@@ -26,6 +26,49 @@ def pytest_configure(config) -> None:
             raise pytest.UsageError(f"MATTE_REQUIRE_INSTALLED: mattecli was imported from {source}")
 
 
+SOURCE_TREE = Path(__file__).resolve().parent.parent
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process that runs mattecli (``python -m mattecli``, torchrun): it
+    imports the mattecli that these tests import. That package's folder goes first on PYTHONPATH, and the
+    source tree comes off it when it is not that folder (MATTE_REQUIRE_INSTALLED: the wheel under test).
+    Run such a child with a ``cwd`` outside the source tree too, or ``-m`` finds the checkout first."""
+    import os
+
+    import mattecli
+
+    home = Path(mattecli.__file__).resolve().parent.parent
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [p for p in paths if Path(p).resolve() not in (home, SOURCE_TREE)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(home), *paths]), **extra}
+
+
+def _drop_permission_overrides() -> None:
+    """In a child before exec: take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so
+    that even root meets folder permissions (a root process gets its bounding set back at exec)."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
+
+
+def run_as_unprivileged(command: list[str], **kwargs):
+    """``subprocess.run(command)``; as root, with file permissions enforced (see above), so that a test of
+    a read-only folder means the same for root as for anyone. Skips where that cannot be done."""
+    import os
+    import subprocess
+    import sys
+
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not sys.platform.startswith("linux"):
+            pytest.skip("root, and no way to drop its permission overrides here")
+        kwargs["preexec_fn"] = _drop_permission_overrides
+    return subprocess.run(command, **kwargs)
+
+
 #: A Lite0-encoder network narrow enough to run 64 x 64 inputs in milliseconds.
 TINY = LITE.replace(
     name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8, default_size=64

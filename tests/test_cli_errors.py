@@ -26,9 +26,10 @@ def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def one_error_line(result, *fragments: str) -> str:
-    """The result failed with exit 1 and a single stderr line that holds every fragment."""
-    assert result.exit_code == 1, result.output
+def one_error_line(result, *fragments: str, code: int = 1) -> str:
+    """The result failed with exit ``code`` (2: a usage error) and a single stderr line that holds every
+    fragment."""
+    assert result.exit_code == code, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "Traceback" not in result.output
@@ -74,14 +75,14 @@ def clip(tmp_path: Path) -> Path:
 def test_image_max_size_must_be_a_positive_multiple_of_32(photo, tiny_weights, tmp_path, value) -> None:
     out = tmp_path / "out.png"
     result = run("image", str(photo), "-o", str(out), "--model", str(tiny_weights), "--max-size", value)
-    one_error_line(result, f"--max-size must be a positive multiple of 32, got {value}")
+    one_error_line(result, f"--max-size must be a positive multiple of 32, got {value}", code=2)
     assert not out.exists()
 
 
 def test_video_max_size_names_the_option(clip, tiny_weights, tmp_path) -> None:
     out = tmp_path / "out.mov"
     result = run("video", str(clip), "-o", str(out), "--model", str(tiny_weights), "--max-size", "0")
-    one_error_line(result, "--max-size must be a positive multiple of 32, got 0")
+    one_error_line(result, "--max-size must be a positive multiple of 32, got 0", code=2)
     assert not out.exists()
 
 
@@ -95,7 +96,7 @@ def test_video_max_size_names_the_option(clip, tiny_weights, tmp_path) -> None:
 def test_eval_options_are_checked_by_name(labelled, tiny_weights, tmp_path, option, message) -> None:
     out = tmp_path / "results"
     one_error_line(
-        run("eval", str(labelled), "--model", str(tiny_weights), "--out", str(out), *option), message
+        run("eval", str(labelled), "--model", str(tiny_weights), "--out", str(out), *option), message, code=2
     )
     assert not out.exists()
 
@@ -179,6 +180,21 @@ def test_export_says_in_one_line_what_the_file_is(tmp_path: Path, kind: str) -> 
     line = one_error_line(run("export", str(source), "-o", str(out)), str(source), message)
     for noise in ("weights_only", "PyTorch 2.6", "(101)", "(105)", "UserWarning"):
         assert noise not in line
+    assert not out.exists()
+
+
+def test_export_of_an_onnx_file_to_weights_gives_the_real_reason(tiny_weights: Path, tmp_path: Path) -> None:
+    """It said "not a training checkpoint (it is no format mattecli reads)"."""
+    pytest.importorskip("onnx", reason="needs the onnx extra to make the ONNX file")
+    from mattecli.onnx_export import export_onnx
+
+    source = export_onnx(tiny_weights, tmp_path / "lite.onnx")
+    out = tmp_path / "x.safetensors"
+    one_error_line(
+        run("export", str(source), "-o", str(out)),
+        f"{source}: is an ONNX export: its weights are folded into the graph and cannot be turned back into "
+        "a .safetensors file; export the training checkpoint or run folder it was made from",
+    )
     assert not out.exists()
 
 

@@ -162,3 +162,30 @@ def test_install_completion_writes_the_script_and_sources_it_from_bashrc(tmp_pat
     script = tmp_path / ".bash_completions" / "matte.sh"
     assert "_MATTE_COMPLETE=complete_bash" in script.read_text()
     assert str(script) in (tmp_path / ".bashrc").read_text()
+
+
+def _option_help(name: str, flag: str) -> str:
+    option = next(p for p in command(name).params if flag in getattr(p, "opts", ()))
+    return " ".join(option.help.split())
+
+
+def test_init_model_config_and_export_help_say_what_they_accept() -> None:
+    """Issue 24: these helps omitted kinds of input that the commands take."""
+    from mattecli.config import config_names
+
+    init = _option_help("train", "--init")
+    for kind in ("built-in model name", ".safetensors", "checkpoint", "run folder", "not an .onnx"):
+        assert kind in init, (kind, init)
+    model_config = _option_help("train", "--model-config")
+    for name in config_names():  # every config that exists, so a new one cannot go unlisted
+        assert re.search(rf"\b{re.escape(name)}\b", model_config), (name, model_config)
+    assert ".json file" in model_config
+    export = " ".join(help_text("export").split())
+    for kind in (
+        "training checkpoint (.pt)",
+        "run folder",
+        ".safetensors weights file",
+        "built-in model name",
+    ):
+        assert kind in export, kind
+    assert ".onnx (an ONNX graph" in export and "An .onnx file cannot be exported back" in export

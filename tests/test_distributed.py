@@ -15,7 +15,6 @@ very slow on CPUs.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import child_env
 
 from mattecli.config import PAPER
 from mattecli.training import RunConfig, train
@@ -32,7 +32,6 @@ from mattecli.training.checkpoint import load_checkpoint
 from mattecli.training.distributed import CpuSyncBatchNorm
 from mattecli.training.run_log import read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
 NARROW_DENSENET = PAPER.replace(
     name="narrow-densenet", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8
 )
@@ -102,8 +101,8 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
         "-q",
         *flags,
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    env = child_env(OMP_NUM_THREADS="1")  # the mattecli under test: the wheel with MATTE_REQUIRE_INSTALLED
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     one, _ = load_checkpoint(single.checkpoint)

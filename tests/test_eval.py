@@ -148,7 +148,7 @@ def test_eval_refuses_to_overwrite_and_reports_bad_input(tmp_path: Path, weights
     missing = run_eval(str(tmp_path / "nowhere"), "--model", str(weights))
     assert missing.exit_code == 1 and "nowhere" in missing.output and "Traceback" not in missing.output
     no_out = run_eval(str(data), "--model", str(weights), "--save-pred")
-    assert no_out.exit_code == 1 and "--save-pred needs --out" in no_out.output
+    assert no_out.exit_code == 2 and "--save-pred needs --out" in no_out.output
 
 
 def test_piped_summary_has_no_box_drawing(tmp_path: Path, weights: Path) -> None:
@@ -161,3 +161,21 @@ def test_piped_summary_has_no_box_drawing(tmp_path: Path, weights: Path) -> None
     header, row = lines[-2].split(), lines[-1].split()
     assert header == ["region", "images", "SAD", "MSE", "Grad", "Conn", "IoU", "soft"]
     assert row[:2] == ["whole", "3"] and len(row) == len(header)
+
+
+def test_size_mismatches_are_reported_with_both_sizes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 24: "matte, image or trimap sizes differ" gave no sizes."""
+    from mattecli.evaluation import iter_eval_samples
+
+    data = make_data(tmp_path / "data", trimaps=True)
+    cv2.imwrite(str(data / "alpha" / "a.png"), np.zeros((50, 60), np.uint8))
+    cv2.imwrite(str(data / "trimap" / "b.png"), np.zeros((30, 40), np.uint8))
+    with caplog.at_level("WARNING", logger="mattecli.data"):
+        names = [sample.name.split("/")[-1] for sample in iter_eval_samples(data, size=64)]
+    assert names == ["c"]
+    assert sorted(record.getMessage() for record in caplog.records) == [
+        f"{data / 'alpha' / 'a.png'}: matte is 60x50 but its image is 80x72; skipped",
+        f"{data / 'alpha' / 'b.png'}: trimap is 40x30 but the matte is 80x72; skipped",
+    ]

@@ -441,13 +441,48 @@ def test_truncated_background_image_fails_once_up_front_and_leaves_no_folders(tm
     assert not (tmp_path / "out").exists()
 
 
+def test_transparent_background_image_is_refused_up_front(tmp_path: Path) -> None:
+    """A --bg PNG with transparent pixels used to composite over the colours hidden under them."""
+    src = tmp_path / "in.jpg"
+    _write_scene(src)
+    backdrop = np.zeros((20, 40, 4), np.uint8)
+    backdrop[..., :3] = (200, 30, 30)  # hidden colour under the transparent half
+    backdrop[:, :20, 3] = 255
+    Image.fromarray(backdrop).save(tmp_path / "bg.png")
+    out = tmp_path / "out" / "x.jpg"
+    result = _run(str(src), "-o", str(out), "--bg", str(tmp_path / "bg.png"), "-m", "no-such-model")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"error: {tmp_path / 'bg.png'}: the background image has transparent pixels (50 % of it); a "
+        "background must be opaque: flatten it onto a colour first (--bg)"
+    ]
+    _no_model_loaded(result)
+    assert not out.parent.exists()
+
+
+def test_opaque_alpha_channel_background_is_fine(tmp_path: Path, tiny_weights: Path) -> None:
+    src = tmp_path / "in.jpg"
+    _write_scene(src)
+    backdrop = np.zeros((20, 40, 4), np.uint8)
+    backdrop[..., :3] = (10, 200, 30)
+    backdrop[..., 3] = 255  # an alpha channel, every pixel opaque
+    Image.fromarray(backdrop).save(tmp_path / "bg.png")
+    result = _run(
+        str(src), "-o", str(tmp_path / "x.png"), "--bg", str(tmp_path / "bg.png"), "-m", str(tiny_weights)
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "x.png") as im:
+        assert im.mode == "RGB"
+
+
 def test_unwritable_format_is_refused_before_the_model(tmp_path: Path) -> None:
     shots = tmp_path / "shots"
     _write_scene(shots / "a.jpg")
     result = _run(
         str(shots), "-o", str(tmp_path / "out"), "--format", "gif", "--bg", "white", "-m", "no-such-model"
     )
-    assert result.exit_code == 1 and "unknown --format gif" in result.output
+    assert result.exit_code == 2 and "unknown --format gif" in result.output
     _no_model_loaded(result)
     assert not (tmp_path / "out").exists()
 

@@ -270,3 +270,66 @@ def test_loaded_image_keeps_the_stored_codes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(deep.pixels, rgb16)
     assert unit_float(deep.pixels).dtype == np.float32
     np.testing.assert_array_equal(unit_float(deep.pixels), deep.rgb)
+
+
+# ------------------------------------------------------------------------------- decompression bombs
+
+
+def test_a_sixteen_bit_bomb_is_refused_from_its_header_without_decoding(tmp_path: Path) -> None:
+    """Issue 24: a 144 MP 16-bit PNG of 1.1 MB took 6 GB. Here 49 MP of flat 16-bit gray (294 MB as the
+    pipeline keeps it, RGB uint16) in a file of a few hundred KB: refused in one line, in a process that
+    stays far below what decoding it would take (the 16-bit decode alone is over 500 MB)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.png"
+    assert cv2.imwrite(str(path), np.full((7000, 7000), 30000, np.uint16), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    size = path.stat().st_size
+    assert size < 1_000_000
+    code = (
+        "import sys\n"
+        "from mattecli.errors import MatteError\n"
+        "from mattecli.image.decoding import read_image\n"
+        "try:\n"
+        "    read_image(sys.argv[1])\n"
+        "except MatteError as error:\n"
+        "    print(error)\n"
+        "status = open('/proc/self/status').read()\n"  # VmHWM: this process's peak (ru_maxrss spans exec)
+        "print(int(status.split('VmHWM:')[1].split()[0]) // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    message, peak_mb = out.stdout.splitlines()
+    assert message == (
+        f"{path}: decodes to 294 MB from a {size / 1e6:.2g} MB file ({294_000_000 / size:.0f} : 1), a "
+        "decompression bomb rather than a photograph (refused above 250 : 1 and 256 MB)"
+    )
+    assert int(peak_mb) < 300, peak_mb
+
+
+def test_the_bomb_rule_needs_both_size_and_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decoding, "BOMB_MIN_BYTES", 500_000)
+    flat = tmp_path / "flat.png"
+    cv2.imwrite(str(flat), np.full((400, 400, 3), 1000, np.uint16), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    with pytest.raises(MatteError, match=r"flat\.png: decodes to 1 MB from a "):  # 0.96 MB, a few KB file
+        read_image(flat)
+    noisy = tmp_path / "noisy.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(noisy), rng.integers(0, 65536, (400, 400, 3), dtype=np.uint16))  # compresses ~1 : 1
+    assert read_image(noisy).pixels.shape == (400, 400, 3)
+    monkeypatch.setattr(decoding, "BOMB_MIN_BYTES", 256_000_000)
+    assert read_image(flat).pixels.dtype == np.uint16  # small: any ratio is fine
+
+
+def test_sixteen_bit_colour_decodes_in_rgb_order(tmp_path: Path) -> None:
+    """The in-place BGR -> RGB swap of the 16-bit decode keeps every channel where it belongs."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    rgba = np.concatenate([rgb, rng.integers(0, 65536, (5, 7, 1), dtype=np.uint16)], axis=2)
+    cv2.imwrite(str(tmp_path / "c.png"), rgb[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "a.png"), rgba[:, :, [2, 1, 0, 3]])
+    colour = read_image(tmp_path / "c.png")
+    np.testing.assert_array_equal(colour.pixels, rgb)
+    assert colour.alpha_pixels is None and colour.pixels.flags["C_CONTIGUOUS"]
+    with_alpha = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(with_alpha.pixels, rgb)
+    np.testing.assert_array_equal(with_alpha.alpha_pixels, rgba[:, :, 3])

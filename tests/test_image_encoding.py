@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import jpeg_blocks, pixel_pattern
+from conftest import child_env, jpeg_blocks, pixel_pattern, run_as_unprivileged
 from PIL import Image
 
 from mattecli.atomic import atomic_output
@@ -142,15 +143,28 @@ def test_destination_below_a_regular_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_read_only_folder_is_an_error(tmp_path: Path) -> None:
+    """In a child process that, even as root, meets folder permissions (it used to skip as root)."""
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    code = (
+        "import sys, numpy as np\n"
+        "from mattecli.errors import MatteError\n"
+        "from mattecli.image.encoding import write_rgb\n"
+        "try:\n"
+        "    write_rgb(sys.argv[1], np.zeros((4, 6, 3), np.uint8))\n"
+        "except MatteError as error:\n"
+        "    print(error)\n"
+    )
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running with privileges that ignore folder permissions (root)")
-        with pytest.raises(MatteError, match="cannot write to this folder") as caught:
-            write_rgb(locked / "c.png", _as_unit(pixel_pattern()))
-        assert str(locked) in str(caught.value)
+        out = run_as_unprivileged(
+            [sys.executable, "-c", code, str(locked / "c.png")],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"{locked}: cannot write to this folder (Permission denied)"
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o700)

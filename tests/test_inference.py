@@ -49,6 +49,28 @@ def test_matte_returns_original_size_and_valid_ranges() -> None:
     )
 
 
+def test_float_input_outside_zero_one_is_refused_in_one_line() -> None:
+    """8-bit codes passed as float (0..255) used to be clipped to a white picture and matted wrongly."""
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    codes = (_scene(40, 56) * 255).astype(np.float32)
+    with pytest.raises(MatteError) as caught:
+        matter.matte(codes)
+    message = str(caught.value)
+    assert message.startswith("a float image must hold values in [0, 1], got ") and "divide" in message
+    assert f"to {float(codes.max()):g}" in message and "\n" not in message
+    with pytest.raises(MatteError, match=r"in \[0, 1\], got -1 to"):
+        matter.predict_alpha(np.full((32, 32, 3), -1.0))
+    rgba = np.concatenate([_scene(40, 56), np.full((40, 56, 1), 255.0, np.float32)], axis=2)
+    with pytest.raises(MatteError, match="to 255 "):
+        matter.matte(rgba)  # the alpha plane too
+    # Resampling overshoot just outside [0, 1] is clipped, as before: the same matte as the clipped image.
+    image = _scene(40, 56)
+    overshoot = image.copy()
+    overshoot[0, :4] = [[1.02, -0.01, 0.5]] * 4
+    clipped = np.clip(overshoot, 0, 1)
+    np.testing.assert_array_equal(matter.matte(overshoot).alpha, matter.matte(clipped).alpha)
+
+
 def test_tile_windows_cover_the_image_with_overlap() -> None:
     windows = list(tile_windows(300, 700, 256, 64))
     covered = np.zeros((300, 700), int)

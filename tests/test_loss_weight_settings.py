@@ -101,7 +101,7 @@ def test_loss_weights_are_toml_settings(work: Path, tmp_path: Path) -> None:
 def test_cli_refuses_bad_loss_weights_in_one_line(work: Path, tmp_path: Path, flags, message) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(app, train_args(work, out, *flags))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not out.exists()

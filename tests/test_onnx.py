@@ -202,13 +202,13 @@ def test_wrong_suffix_existing_output_and_half_are_refused(tiny_weights: Path, t
     assert result.exit_code == 1 and "exists" in result.output and "--overwrite" in result.output
     assert out.read_bytes() == b"mine"
     half = invoke(str(tiny_weights), "-o", str(out), "--half", "--overwrite")
-    assert half.exit_code == 1 and "--half is for .safetensors" in half.output
+    assert half.exit_code == 2 and "--half is for .safetensors" in half.output
     assert out.read_bytes() == b"mine"
     replaced = invoke(str(tiny_weights), "-o", str(out), "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert read_onnx_metadata(out)["config"] == TINY
     bad = invoke(str(tiny_weights), "-o", str(tmp_path / "b.onnx"), "--onnx-outputs", "alpha,trimap")
-    assert bad.exit_code == 1 and "unknown ONNX output 'trimap'" in bad.output
+    assert bad.exit_code == 2 and "unknown ONNX output 'trimap'" in bad.output
     assert not (tmp_path / "b.onnx").exists()
 
 

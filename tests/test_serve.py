@@ -514,7 +514,7 @@ def test_bad_options_are_one_line(option: str, value: str, message: str) -> None
     result = subprocess.run(
         [sys.executable, "-m", "mattecli", "serve", option, value], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 1 and result.stderr.strip() == f"error: {message}"
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message}"
 
 
 def test_without_the_extra_it_says_how_to_install_it() -> None:

@@ -155,15 +155,51 @@ def test_help_states_the_overwrite_rule_and_every_codec():
         assert name in text
 
 
-def test_temporal_help_and_default_are_the_pipelines():
+def test_temporal_help_states_the_bound():
     import inspect
 
     from mattecli.cli.video import video_command
-    from mattecli.video.limits import DEFAULT_STRENGTH, MAX_STRENGTH
+    from mattecli.video.limits import MAX_STRENGTH
 
     option = inspect.signature(video_command).parameters["temporal"].default
-    assert option.default == DEFAULT_STRENGTH
     assert f"up to {MAX_STRENGTH:g}" in option.help
+
+
+def _alphas(folder: Path):
+    import numpy as np
+    from PIL import Image
+
+    frames = []
+    for path in sorted(folder.glob("*.png")):
+        with Image.open(path) as frame:
+            frames.append(np.asarray(frame)[:, :, 3].astype(int))
+    return np.stack(frames)
+
+
+def test_without_temporal_the_matte_is_smoothed_at_strength_one_half(tiny_weights, tmp_path):
+    """What the default does, not what the constant says (issue 24 item 7: a default of 0 passed every
+    test): on a still, grainy clip, no --temporal gives exactly --temporal 0.5's frames, and they differ
+    from --temporal 0's, whose still-edge flicker they reduce."""
+    grainy = tmp_path / "grainy.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", "color=c=0x808080:size=48x36:rate=10,drawbox=x=12:y=8:w=24:h=20:color=0xd04030:t=fill,"
+               "noise=alls=5:allf=t",
+         "-frames:v", "8", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(grainy)],
+        check=True,
+    )  # fmt: skip
+    alphas = {}
+    for label, extra in (("default", []), ("half", ["--temporal", "0.5"]), ("off", ["--temporal", "0"])):
+        out = tmp_path / label
+        result = run(str(grainy), "-o", f"{out}/", "--codec", "png", "-q", *model_args(tiny_weights), *extra)
+        assert result.exit_code == 0, result.output
+        alphas[label] = _alphas(out)
+    assert alphas["default"].shape == (8, 36, 48)
+    assert (alphas["default"] == alphas["half"]).all()
+    assert (alphas["default"][0] == alphas["off"][0]).all()  # the first frame has nothing to average with
+    flicker = {label: abs(a[1:] - a[:-1]).mean() for label, a in alphas.items()}
+    assert flicker["off"] > 0, "the clip must make the matte flicker for this test to mean anything"
+    assert flicker["default"] < 0.8 * flicker["off"], flicker
 
 
 @pytest.fixture
@@ -212,15 +248,15 @@ def test_allow_partial_writes_what_decodes_and_warns(damaged_clip, tiny_weights,
 
 
 @pytest.mark.parametrize(
-    ("option", "message"),
-    [(["--temporal", "1.5"], "--temporal must be between 0 and 0.9"),
-     (["--batch-size", "0"], "--batch-size must be at least 1"),
-     (["-o", "x.mp4"], "has no alpha channel"),
-     (["--bg", "not-a-colour"], "not a background")],
+    ("option", "message", "code"),
+    [(["--temporal", "1.5"], "--temporal must be between 0 and 0.9", 2),
+     (["--batch-size", "0"], "--batch-size must be at least 1", 2),
+     (["-o", "x.mp4"], "has no alpha channel", 1),
+     (["--bg", "not-a-colour"], "not a background", 1)],
 )  # fmt: skip
-def test_bad_options_are_one_line_errors(clip, option, message):
+def test_bad_options_are_one_line_errors(clip, option, message, code):
     result = run(str(clip), *option)
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand
 
-console = Console(stderr=True, highlight=False)
+from mattecli.console import MessageConsole
+
+console = MessageConsole()  # lines wrap only on a terminal
 
 
 class MatteCommand(TyperCommand):
@@ -114,17 +115,19 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def cli_errors() -> Iterator[None]:
     """Turn user-facing errors into one line on stderr and a non-zero exit.
 
-    MatteError is the project's user-facing error; OSError covers disk-full and permission problems that
+    MatteError is the project's user-facing error (exit 1; its UsageError, a bad option value or two options
+    that exclude each other, exits 2 like click's own usage errors); OSError covers disk-full and permission problems that
     surface outside our own checks. Ctrl-C exits 130 quietly, SIGTERM and SIGHUP (see
     :func:`handle_termination_signals`) 128 + the signal's number, as shells report them; the pipelines have
     removed their temporary files by then.
     """
-    from mattecli.errors import MatteError
+    from mattecli.errors import MatteError, UsageError
 
     try:
-        yield
+        with _warnings_as_lines():
+            yield
     except MatteError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 2 if isinstance(exc, UsageError) else 1) from None
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise fail(f"{where}{exc.strerror or exc}") from None
@@ -134,6 +137,30 @@ def cli_errors() -> Iterator[None]:
             raise typer.Exit(128 + exc.signum) from None
         console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """A :class:`~mattecli.errors.MatteWarning` (an input used with a caveat) is printed as one
+    ``warning: ...`` line on stderr, every time, rather than as Python's two-line warning."""
+    import warnings
+
+    from mattecli.errors import MatteWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("always", MatteWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, MatteWarning):
+                from rich.markup import escape
+
+                console.print(f"[bold yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def is_interactive() -> bool:
@@ -194,11 +221,11 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only err
 
 def check_max_size(max_size: int | None) -> None:
     """``--max-size`` by its name: Matter's own error names its parameter, ``max_size``."""
-    from mattecli.errors import MatteError
+    from mattecli.errors import UsageError
     from mattecli.models import STRIDE
 
     if max_size is not None and (max_size < STRIDE or max_size % STRIDE):
-        raise MatteError(f"--max-size must be a positive multiple of {STRIDE}, got {max_size}")
+        raise UsageError(f"--max-size must be a positive multiple of {STRIDE}, got {max_size}")
 
 
 def load_matter(

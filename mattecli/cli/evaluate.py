@@ -50,13 +50,13 @@ def eval_command(
     summary goes to stdout, progress and errors to stderr.
     """
     with cli_errors():
-        from mattecli.errors import MatteError
+        from mattecli.errors import UsageError
         from mattecli.evaluation import evaluate_data
 
         if save_pred and out is None:
-            raise MatteError("--save-pred needs --out DIR")
+            raise UsageError("--save-pred needs --out DIR")
         if limit is not None and limit < 1:
-            raise MatteError(f"--limit must be at least 1, got {limit}")
+            raise UsageError(f"--limit must be at least 1, got {limit}")
         check_max_size(max_size)
         show = is_interactive() and not quiet
         report = evaluate_data(

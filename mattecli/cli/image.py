@@ -82,8 +82,9 @@ def image_command(
     what is left, and earlier results found there (NAME.matte.png, NAME.composite.*, NAME.alpha.*,
     NAME.*.preview.jpg) are never inputs. An output never replaces an input.
 
-    Exit status: 0 all done or skipped, 1 an error or any failed image, 2 a usage error, 130 Ctrl-C,
-    143 SIGTERM, 129 SIGHUP.
+    Exit status: 0 all done or skipped, 1 an error or any failed image, 2 a usage error (an option value
+    that cannot be parsed, is out of range or contradicts another option), 130 Ctrl-C, 143 SIGTERM,
+    129 SIGHUP.
     """
     _refuse_flag_values(ctx, inputs)
     with cli_errors():

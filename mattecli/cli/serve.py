@@ -142,18 +142,18 @@ def _require_extra() -> None:
 
 
 def _positive(value: float, option: str, unit: float) -> float | int:
-    from mattecli.errors import MatteError
+    from mattecli.errors import UsageError
 
     if not value > 0:
-        raise MatteError(f"{option} must be positive, got {value:g}")
+        raise UsageError(f"{option} must be positive, got {value:g}")
     return value if unit == 1.0 else max(1, int(value * unit))
 
 
 def _at_least_one(value: int, option: str) -> int:
-    from mattecli.errors import MatteError
+    from mattecli.errors import UsageError
 
     if value < 1:
-        raise MatteError(f"{option} must be at least 1, got {value}")
+        raise UsageError(f"{option} must be at least 1, got {value}")
     return value
 
 
@@ -168,10 +168,10 @@ def _is_loopback(host: str) -> bool:
 
 def _listen(host: str, port: int) -> socket.socket:
     """Bind before the model loads, so a taken port is a one-line error and not a minute's wait."""
-    from mattecli.errors import MatteError
+    from mattecli.errors import MatteError, UsageError
 
     if not 0 <= port <= 65535:
-        raise MatteError(f"--port must be between 0 and 65535, got {port}")
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
     try:
         family, kind, protocol, _name, address = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -185,9 +185,21 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.listen(128)
     except OSError as error:
         listener.close()
-        raise MatteError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port") from None
+        raise MatteError(_bind_problem(host, port, error)) from None
     listener.set_inheritable(True)
     return listener
+
+
+def _bind_problem(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot listen there, and what to change: the address or the port."""
+    import errno
+
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}:{port}: {host} is not an address of this machine; give one of its own "
+            "addresses with --host (127.0.0.1 for this machine only, 0.0.0.0 for every network)"
+        )
+    return f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"  # in use, or < 1024
 
 
 def _run(matter, settings, listener: socket.socket, quiet: bool) -> None:

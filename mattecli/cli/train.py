@@ -35,13 +35,19 @@ def train_command(
         "--out", "-o", metavar="DIR", help="Run folder (default runs/STAGE-DATE-TIME)."
     ),
     init: str | None = setting(
-        "--init", metavar="PATH", help="Start from weights: a .safetensors file or a training checkpoint."
+        "--init",
+        metavar="NAME|PATH",
+        help="Start from weights: a built-in model name (default, lite, ...), a .safetensors weights file, a "
+        "training checkpoint (.pt) or a run folder (its newest checkpoint); not an .onnx export.",
     ),
     resume: str | None = setting(
         "--resume", metavar="PATH", help="Continue a stopped run: its folder or a checkpoint (.pt)."
     ),
     model_config: str | None = setting(
-        "--model-config", metavar="NAME|FILE", help="lite (default), paper, or a ModelConfig JSON file."
+        "--model-config",
+        metavar="NAME|FILE",
+        help="The network to build: a config name (lite (default), lite1, lite2, paper, paper-authors-input) "
+        "or a ModelConfig .json file.",
     ),
     pretrained: bool | None = setting(
         "--pretrained/--no-pretrained",
@@ -141,9 +147,13 @@ def export_command(
     checkpoint: Path = typer.Argument(
         ...,
         metavar="CHECKPOINT",
-        help="A training checkpoint (.pt) or a run folder (its newest one); for .onnx also a weights file or model name.",
+        help="A training checkpoint (.pt) or a run folder (its newest one); for .onnx output also a "
+        ".safetensors weights file or a built-in model name. An .onnx file cannot be exported back.",
     ),
-    output: Path = output_option("The .safetensors file to write (.onnx: an ONNX graph)."),
+    output: Path = output_option(
+        "The file to write: .safetensors (weights for matte image, video, eval and train --init) or .onnx "
+        "(an ONNX graph for onnxruntime; needs the onnx extra)."
+    ),
     half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size)."),
     onnx_outputs: str | None = typer.Option(
         None,
@@ -153,7 +163,10 @@ def export_command(
     ),
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Turn a training checkpoint into a weights file for matte image, video and eval.
+    """Turn a training checkpoint into a weights file for matte image, video and eval, or a model into ONNX.
+
+    Accepts a training checkpoint (.pt) or a run folder; with -o NAME.onnx also a .safetensors weights file
+    or a built-in model name. Writes .safetensors or .onnx, by the output's suffix.
 
     The .safetensors file holds the model's tensors, its config and how it was made (stage, steps, data,
     command, last validation metrics), which matte models -v shows.

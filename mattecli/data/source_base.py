@@ -157,5 +157,6 @@ class MatteFolderSource(Source):
             raise SampleError(self.trimap_dir / name, "no trimap for this sample")
         trimap = read_trimap(self.trimaps[name])
         if trimap.shape != matte_shape:
-            raise SampleError(self.trimaps[name], "trimap size differs from its matte")
+            size = f"{trimap.shape[1]}x{trimap.shape[0]} but its matte is {matte_shape[1]}x{matte_shape[0]}"
+            raise SampleError(self.trimaps[name], f"trimap is {size}")
         return cv2.resize(trimap, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -40,8 +40,8 @@ def as_pixels(image: object) -> tuple[np.ndarray, np.ndarray | None]:
 
 def check_rgb(image: object) -> np.ndarray:
     """The picture as the inference code keeps it: uint8 and uint16 as they are, float as float32 in [0, 1]
-    (clipped into a copy only when it is out of range). Raises MatteError for a wrong type, shape or dtype,
-    an empty image or NaN."""
+    (clipped into a copy only when it strays slightly out of range). Raises MatteError for a wrong type,
+    shape or dtype, an empty image, NaN, or float values well outside [0, 1] (such as 0..255)."""
     if not isinstance(image, np.ndarray):
         raise MatteError(f"expected an H x W x 3 numpy array, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[-1] != 3:
@@ -49,8 +49,13 @@ def check_rgb(image: object) -> np.ndarray:
     return check_codes(image)
 
 
+#: How far outside [0, 1] float input may stray (resampling overshoot) before it is refused; it is clipped.
+FLOAT_SLACK = 0.05
+
+
 def check_codes(values: np.ndarray) -> np.ndarray:
-    """An image or alpha plane: non-empty, uint8/uint16 (kept) or float (float32, clipped, no NaN)."""
+    """An image or alpha plane: non-empty, uint8/uint16 (kept) or float in [0, 1] (float32; within
+    :data:`FLOAT_SLACK` of the range clipped, further out refused; no NaN)."""
     if values.shape[0] == 0 or values.shape[1] == 0:
         raise MatteError(f"image is empty ({values.shape[0]} x {values.shape[1]} pixels)")
     if values.dtype in (np.uint8, np.uint16):
@@ -60,6 +65,12 @@ def check_codes(values: np.ndarray) -> np.ndarray:
     low, high = values.min(), values.max()  # NaN anywhere makes both NaN
     if np.isnan(low) or np.isnan(high):
         raise MatteError("image contains NaN values")
+    if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
+        # Most often 8-bit codes as float (0..255), which would matte as a white, blown-out picture.
+        raise MatteError(
+            f"a float image must hold values in [0, 1], got {float(low):g} to {float(high):g} "
+            "(divide 8-bit codes by 255, or pass the uint8 array)"
+        )
     values = values.astype(np.float32, copy=False)
     # float32 already in [0, 1] is used as it is: a copy of a 100 MP float picture is 1.2 GB.
     return np.clip(values, 0.0, 1.0) if low < 0 or high > 1 else values

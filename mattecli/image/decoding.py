@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mattecli.atomic import describe_error
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, MatteWarning
 from mattecli.image.conversion import unit_float
 from mattecli.image.formats import PILLOW_FORMATS, SUPPORTED_TEXT
 
@@ -35,6 +35,15 @@ MAX_PIXELS = 178_000_000
 """Largest image we decode (about 178 megapixels, enough for 150 MP medium-format cameras). It sits
 just below Pillow's own hard limit (twice ``Image.MAX_IMAGE_PIXELS``); the float32 copy of such an image
 alone takes 2 GB, and anything larger is more likely a decompression bomb than a photograph."""
+
+BOMB_RATIO = 250
+"""An image whose pixels take more than this many times its file's size (and over :data:`BOMB_MIN_BYTES`)
+is refused from its header as a decompression bomb: a 144-megapixel 16-bit PNG of 1.1 MB (785 : 1) used to
+take 6 GB of memory. Photographs compress far less (about 2-20 : 1), so none comes near."""
+
+BOMB_MIN_BYTES = 256_000_000
+"""Below this decoded size (H x W x 3 channels x 1 or 2 bytes) any ratio is accepted: small flat graphics
+compress enormously and cost little."""
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _TIFF_BITS_PER_SAMPLE_TAG = 258
@@ -145,10 +154,17 @@ def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     width, height = picture.size
     if width * height > MAX_PIXELS:
         raise MatteError(_too_large_message(width, height), path)
+    sixteen_bit = _is_sixteen_bit(picture, data)
+    _check_not_a_bomb(
+        width * height * max(3, len(picture.getbands())) * (2 if sixteen_bit else 1), data, path
+    )
+    _warn_if_several_frames(picture, path)
     orientation = _exif_orientation(picture)
     # Full decode now: Pillow raises on truncated or corrupt data (LOAD_TRUNCATED_IMAGES stays off).
     picture.load()
-    if _is_sixteen_bit(picture, data):
+    if sixteen_bit:
+        # Pillow's 8-bit copy (4 bytes a pixel: 576 MB at 144 MP) goes before OpenCV makes the 16-bit one.
+        picture.close()
         rgb, alpha = _decode_sixteen_bit(data, path)
         bit_depth = 16
     else:
@@ -159,6 +175,28 @@ def _decode(picture: Image.Image, data: bytes, path: Path) -> LoadedImage:
     if alpha is not None:
         alpha = _apply_orientation(alpha[:, :, None], orientation)[:, :, 0]
     return LoadedImage(pixels=rgb, alpha_pixels=alpha, bit_depth=bit_depth, path=path)
+
+
+def _check_not_a_bomb(decoded_bytes: int, data: bytes, path: Path) -> None:
+    """Refuse, from the header, an image that would expand far beyond what any photograph does."""
+    if decoded_bytes > BOMB_MIN_BYTES and decoded_bytes > BOMB_RATIO * len(data):
+        raise MatteError(
+            f"decodes to {decoded_bytes / 1e6:.0f} MB from a {len(data) / 1e6:.2g} MB file "
+            f"({decoded_bytes / len(data):.0f} : 1), a decompression bomb rather than a photograph "
+            f"(refused above {BOMB_RATIO} : 1 and {BOMB_MIN_BYTES / 1e6:.0f} MB)",
+            path,
+        )
+
+
+def _warn_if_several_frames(picture: Image.Image, path: Path) -> None:
+    """An animated WebP, PNG or GIF or a multi-page TIFF is matted from its first frame: say so."""
+    try:
+        frames = int(getattr(picture, "n_frames", 1))
+    except Exception:  # a damaged frame table: the full decode below reports what matters
+        return
+    if frames > 1:
+        kind = "pages" if picture.format == "TIFF" else "frames"
+        warnings.warn(MatteWarning(f"{path}: has {frames} {kind}; only the first is used"), stacklevel=2)
 
 
 def _too_large_message(width: int | None = None, height: int | None = None) -> str:
@@ -198,10 +236,12 @@ def _decode_sixteen_bit(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     channels = pixels.shape[2]
-    gray = channels in (1, 2)  # gray or gray + alpha; colour comes as BGR(A) from OpenCV
-    rgb = np.repeat(pixels[:, :, :1], 3, axis=2) if gray else pixels[:, :, 2::-1]
-    alpha = pixels[:, :, channels - 1] if channels in (2, 4) else None
-    return np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha)
+    alpha = np.ascontiguousarray(pixels[:, :, channels - 1]) if channels in (2, 4) else None
+    if channels in (1, 2):  # gray or gray + alpha
+        return np.repeat(pixels[:, :, :1], 3, axis=2), alpha
+    if channels == 3:  # BGR from OpenCV, swapped in place: no second full-size copy
+        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels), None
+    return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), alpha
 
 
 def _pillow_pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mattecli.errors import MatteError
+from mattecli.errors import UsageError
 from mattecli.image.formats import ALPHA_SUFFIXES, FORMAT_NAMES, IMAGE_SUFFIXES, SIXTEEN_BIT_SUFFIXES
 
 #: Tags in the default output names, by kind of output.
@@ -44,16 +44,16 @@ class OutputOptions:
 def check_options(options: OutputOptions) -> None:
     """Reject contradictory flags and unwritable formats before any work starts."""
     if options.depth not in (8, 16):
-        raise MatteError(f"--depth must be 8 or 16, got {options.depth}")
+        raise UsageError(f"--depth must be 8 or 16, got {options.depth}")
     if options.depth == 16 and not options.alpha_only:
-        raise MatteError("--depth 16 applies to --alpha-only output")
+        raise UsageError("--depth 16 applies to --alpha-only output")
     if options.alpha_only and options.background:
-        raise MatteError("--alpha-only and --bg exclude each other")
+        raise UsageError("--alpha-only and --bg exclude each other")
     if options.extension is not None:
         ext = normal_extension(options.extension)
         refusal = format_refusal(ext, options)
         if refusal:
-            raise MatteError(f"--format {options.extension}: {refusal}")
+            raise UsageError(f"--format {options.extension}: {refusal}")
 
 
 def normal_extension(text: str) -> str:
@@ -61,7 +61,7 @@ def normal_extension(text: str) -> str:
     ext = text.strip().lower()
     ext = ext if ext.startswith(".") else "." + ext
     if ext not in IMAGE_SUFFIXES:
-        raise MatteError(f"unknown --format {text.strip().lstrip('.')}: use png, jpg, webp, tif or bmp")
+        raise UsageError(f"unknown --format {text.strip().lstrip('.')}: use png, jpg, webp, tif or bmp")
     return ext
 
 

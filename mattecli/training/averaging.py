@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from mattecli import __version__
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 from mattecli.training.export import checked_output
 
 
@@ -77,9 +77,9 @@ def _normalised_mix(mix: list[float] | None, count: int) -> list[float]:
     if mix is None:
         return [1.0 / count] * count
     if len(mix) != count:
-        raise MatteError(f"--mix needs one weight per file: {len(mix)} weights for {count} files")
+        raise UsageError(f"--mix needs one weight per file: {len(mix)} weights for {count} files")
     if any(not weight > 0 for weight in mix):
-        raise MatteError("--mix weights must be positive")
+        raise UsageError("--mix weights must be positive")
     total = float(sum(mix))
     return [weight / total for weight in mix]
 

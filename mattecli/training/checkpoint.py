@@ -215,6 +215,18 @@ def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
         raise MatteError("is a weights file, not a training checkpoint (it needs no export)", path)
     if kind == EMPTY:
         raise MatteError("is empty, not a training checkpoint", path)
+    if kind is None and path.suffix.lower() == ".onnx":
+        raise MatteError(
+            "is an ONNX export: its weights are folded into the graph and cannot be turned back into a "
+            ".safetensors file; export the training checkpoint or run folder it was made from",
+            path,
+        )
+    if kind is None and path.suffix.lower() == ".onnx":
+        raise MatteError(
+            "is an ONNX export: its weights are folded into the graph and cannot be turned back into a "
+            ".safetensors file; export the training checkpoint or run folder it was made from",
+            path,
+        )
     if kind not in (PYTORCH, PICKLE):
         raise MatteError(f"not a training checkpoint (it is {kind or 'no format mattecli reads'})", path)
     try:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from mattecli.console import MessageConsole
 
-_console = Console(stderr=True, highlight=False)
+_console = MessageConsole()
 
 
 def format_duration(seconds: float) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 from mattecli.losses import FUSION_WEIGHT_HARD, JOINT_BRANCH_WEIGHT, STAGES, WEIGHT_DECAY_MODES
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -148,25 +148,25 @@ class RunConfig:
         if self.data is None and self.resume is None:
             raise MatteError("no training data given (matte train DATA, or data = ... in --config)")
         if self.size <= 0 or self.size % 32:
-            raise MatteError(f"--size must be a positive multiple of 32, got {self.size}")
+            raise UsageError(f"--size must be a positive multiple of 32, got {self.size}")
         if self.val_size is not None and (self.val_size <= 0 or self.val_size % 32):
-            raise MatteError(f"--val-size must be a positive multiple of 32, got {self.val_size}")
+            raise UsageError(f"--val-size must be a positive multiple of 32, got {self.val_size}")
         for name in ("batch_size", "log_every", "val_every", "ckpt_every"):
             if getattr(self, name) <= 0:
-                raise MatteError(f"--{name.replace('_', '-')} must be positive")
+                raise UsageError(f"--{name.replace('_', '-')} must be positive")
         if self.steps is not None and self.steps <= 0:
-            raise MatteError("--steps must be positive")
+            raise UsageError("--steps must be positive")
         if self.epochs is not None and self.epochs <= 0:
-            raise MatteError("--epochs must be positive")
+            raise UsageError("--epochs must be positive")
         if self.workers < 0:
-            raise MatteError("--workers must be 0 or more")
+            raise UsageError("--workers must be 0 or more")
         low, high = self.lr_range()
         if not 0 < low <= high:
-            raise MatteError(f"learning rates must satisfy 0 < lr-min <= lr-max, got {low}, {high}")
+            raise UsageError(f"learning rates must satisfy 0 < lr-min <= lr-max, got {low}, {high}")
         if self.half_cycle_epochs <= 0:
-            raise MatteError("--half-cycle-epochs must be positive")
+            raise UsageError("--half-cycle-epochs must be positive")
         if self.half_cycle_steps is not None and self.half_cycle_steps <= 0:
-            raise MatteError("--half-cycle-steps must be positive")
+            raise UsageError("--half-cycle-steps must be positive")
         if self.lr_hold_steps < 0:
             raise MatteError("lr_hold_steps must be 0 or more")
         if not isinstance(self.compile, bool) and not (isinstance(self.compile, str) and self.compile):
@@ -190,7 +190,7 @@ class RunConfig:
         if self.time_budget is None:
             return
         if self.time_budget <= 0:
-            raise MatteError("--time-budget must be positive")
+            raise UsageError("--time-budget must be positive")
         if self.budget_cycles < 1:
             raise MatteError("budget_cycles must be at least 1")
         if self.probe_steps < 3:
@@ -234,13 +234,13 @@ def _loss_weight(name: str, value: Any, *, zero_allowed: bool) -> None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
         flag = "--" + name.replace("_", "-")
-        raise MatteError(f"{flag} must be a finite number {bound}, got {value!r}")
+        raise UsageError(f"{flag} must be a finite number {bound}, got {value!r}")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         flag = "--" + name.replace("_", "-")
-        raise MatteError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -306,7 +306,7 @@ def prepare_config(flags: dict[str, Any], config_file: str | None = None) -> Run
         file_values = read_config_file(config_file) if config_file else {}
         return merge(file_values, flags).validate()
     if config_file:
-        raise MatteError("--config cannot be combined with --resume (the run's own config is used)")
+        raise UsageError("--config cannot be combined with --resume (the run's own config is used)")
     state, path = ckpt.load_checkpoint(resume)
     saved = RunConfig.from_json(state["config"])
     changes: dict[str, Any] = {"resume": str(path)}

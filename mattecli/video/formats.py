@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 
 #: ffmpeg muxer per container extension.
 _CONTAINERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4", ".webm": "webm", ".mkv": "matroska"}
@@ -266,7 +266,7 @@ def resolve_output(
     if codec is not None:
         codec = codec.lower()
         if codec not in CODEC_TABLE:
-            raise MatteError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+            raise UsageError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     if output is None:
         codec = codec or ("h264" if has_background else "prores")
         output = source.with_name(source.stem + CODEC_TABLE[codec].default_suffix)
@@ -299,7 +299,7 @@ def _check_combination(output: Path, codec: Codec, has_background: bool) -> None
         others = [c.name for c in CODEC_TABLE.values() if c.background != "required"]
         raise MatteError(f"{codec.label} has no alpha channel: add --bg, or use --codec {_either(others)}")
     if codec.background == "never" and has_background:
-        raise MatteError(f"--codec {codec.name} writes the {codec.label} alone; it takes no --bg")
+        raise UsageError(f"--codec {codec.name} writes the {codec.label} alone; it takes no --bg")
     if codec.sequence:
         if output.exists() and not output.is_dir():
             raise MatteError(f"{codec.label} frames go to a folder, but this is a file", output)

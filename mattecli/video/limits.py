@@ -6,7 +6,7 @@ live here, where ``matte video --help`` can read them without loading numpy.
 
 from __future__ import annotations
 
-from mattecli.errors import MatteError
+from mattecli.errors import UsageError
 
 #: Smoothing strength used unless the caller says otherwise: halves the still-edge flicker.
 DEFAULT_STRENGTH = 0.5
@@ -20,5 +20,5 @@ def check_strength(strength: float) -> float:
     pipeline and :class:`~mattecli.video.temporal.TemporalFilter` again): a number from 0 (off) to
     :data:`MAX_STRENGTH`."""
     if not 0.0 <= strength <= MAX_STRENGTH:
-        raise MatteError(f"--temporal must be between 0 and {MAX_STRENGTH:g}, got {strength:g}")
+        raise UsageError(f"--temporal must be between 0 and {MAX_STRENGTH:g}, got {strength:g}")
     return strength

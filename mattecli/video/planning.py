@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from mattecli.errors import MatteError
+from mattecli.errors import MatteError, UsageError
 from mattecli.video.ffmpeg import VideoInfo, count_frames, probe
 from mattecli.video.formats import OutputFormat, resolve_output
 from mattecli.video.limits import check_strength
@@ -77,7 +77,7 @@ def plan_video(
 def check_options(batch_size: int, temporal: float) -> None:
     """The run's own options (the command line checks them before loading the model, run_plan again)."""
     if batch_size < 1:
-        raise MatteError(f"--batch-size must be at least 1, got {batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     check_strength(temporal)
 
 
@@ -92,9 +92,9 @@ def parse_time(value: float | str | None, option: str) -> float | None:
         for part in value.strip().split(":"):
             seconds = seconds * 60 + float(part)
     else:
-        raise MatteError(f"{option} must be seconds or [[hh:]mm:]ss, got {value!r}")
+        raise UsageError(f"{option} must be seconds or [[hh:]mm:]ss, got {value!r}")
     if seconds is not None and seconds < 0:
-        raise MatteError(f"{option} must not be negative, got {value!r}")
+        raise UsageError(f"{option} must not be negative, got {value!r}")
     return None if seconds is None else float(seconds)
 
 
