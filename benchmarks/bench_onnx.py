@@ -34,7 +34,7 @@ def make_runners(args: argparse.Namespace, onnx_file: Path) -> dict[str, Callabl
     import torch
 
     from mattecli.inference import Matter
-    from mattecli.onnx_export import OnnxNet
+    from mattecli.modelfiles.onnx_export import OnnxNet
 
     torch.set_num_threads(args.threads)
     image = np.random.default_rng(0).random((args.batch, 3, args.height, args.width), dtype=np.float32)
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--spinning-too", action="store_true", help="also time onnxruntime with spinning")
     args = parser.parse_args()
 
-    from mattecli.onnx_export import export_onnx
+    from mattecli.modelfiles.onnx_export import export_onnx
 
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

@@ -103,8 +103,8 @@ def decode_all(path: Path) -> np.ndarray:
 def build_matter(args: argparse.Namespace, max_size: int | None = None):
     import torch
 
-    from mattecli.config import LITE
     from mattecli.inference import Matter
+    from mattecli.modelfiles.config import LITE
     from mattecli.models import LateFusionNet
 
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ The package is importable without loading torch; heavy modules are imported on f
 ``matte --help`` stays fast. The public Python API lives in :mod:`mattecli.inference` (``Matter``),
 :mod:`mattecli.image` (reading, writing and batch-matting still images), :mod:`mattecli.video`
 (``matte_video``), :mod:`mattecli.models` (``LateFusionNet``), :mod:`mattecli.losses`, :mod:`mattecli.metrics`
-and :mod:`mattecli.weights`.
+and :mod:`mattecli.modelfiles.weights`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ _LAZY = {
     "Matter": "inference",
     "MatteResult": "inference",
     "LateFusionNet": "models",
-    "ModelConfig": "config",
+    "ModelConfig": "modelfiles.config",
     "MatteError": "errors",
     "matte_video": "video",
 }

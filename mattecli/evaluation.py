@@ -249,7 +249,7 @@ def evaluate_data(
 
     Args:
         data: A data folder (layout auto-detected) or a TOML data spec.
-        model: Anything ``--model`` takes (:mod:`mattecli.loading`): a model name, a weights file, an
+        model: Anything ``--model`` takes (:mod:`mattecli.modelfiles.loading`): a model name, a weights file, an
             exported ``.onnx`` file, a training checkpoint or a run folder.
         out: Folder for ``per_image.csv``, ``summary.json`` and ``pred/`` (None: write nothing).
         max_size: Long side of the network input (the model's default when None).

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import torch
 
-from mattecli.config import LITE, ModelConfig
+from mattecli.modelfiles.config import LITE, ModelConfig
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,7 +103,7 @@ def make_tiny_net(seed: int = 0, spread: float = 0.0):
 @pytest.fixture
 def tiny_weights(tmp_path: Path) -> Path:
     """A tiny model saved as a weights file, for CLI tests that take ``--model PATH``."""
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     return save_weights(make_tiny_net(spread=20.0), tmp_path / "tiny.safetensors", {"purpose": "tests"})
 
@@ -161,7 +161,7 @@ def trained_tiny_net(steps: int = 40):
 @pytest.fixture
 def trained_weights(tmp_path: Path) -> Path:
     """The fitted tiny network as a weights file, for CLI tests."""
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     return save_weights(trained_tiny_net(), tmp_path / "trained.safetensors", {"purpose": "tests"})
 

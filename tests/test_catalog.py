@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mattecli import catalog
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
+from mattecli.modelfiles import catalog
 
 
 def test_cache_dir_follows_matte_home(cache: Path) -> None:
@@ -58,7 +58,7 @@ def test_models_command_lists_size_config_and_provenance(cache: Path, tiny_weigh
 def test_models_command_summarises_exports_and_averages(cache: Path, tmp_path: Path) -> None:
     from conftest import make_tiny_net
 
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     save_weights(
         make_tiny_net(), cache / "exported.safetensors", {"stage": "joint", "steps": 588, "size": 512}

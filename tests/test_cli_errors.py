@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
-from mattecli.training.checkpoint import FORMAT
+from mattecli.modelfiles.checkpoint import FORMAT
 from mattecli.video.ffmpeg import ffmpeg_exe
 
 
@@ -149,7 +149,7 @@ def _torch_object(path: Path) -> Path:
 
 
 def _weights(path: Path) -> Path:
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     return save_weights(make_tiny_net(), path.with_suffix(".safetensors"))
 
@@ -186,7 +186,7 @@ def test_export_says_in_one_line_what_the_file_is(tmp_path: Path, kind: str) -> 
 def test_export_of_an_onnx_file_to_weights_gives_the_real_reason(tiny_weights: Path, tmp_path: Path) -> None:
     """It said "not a training checkpoint (it is no format mattecli reads)"."""
     pytest.importorskip("onnx", reason="needs the onnx extra to make the ONNX file")
-    from mattecli.onnx_export import export_onnx
+    from mattecli.modelfiles.onnx_export import export_onnx
 
     source = export_onnx(tiny_weights, tmp_path / "lite.onnx")
     out = tmp_path / "x.safetensors"

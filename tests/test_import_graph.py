@@ -108,6 +108,32 @@ def test_the_package_has_no_import_circles() -> None:
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
 
 
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module that importing ``start`` can import, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for successor in graph[todo.pop()] - seen:
+            seen.add(successor)
+            todo.append(successor)
+    return seen
+
+
+def test_model_files_never_import_training() -> None:
+    """Training imports the model-file modules (checkpoint format, run folders, loading), never the
+    reverse: loading a model, even from a run folder, must not pull in the trainer. Checked on everything
+    each model-file module can reach, not only its own imports."""
+    graph = import_graph()
+    model_files = [
+        name for name in graph if name == "mattecli.modelfiles" or name.startswith("mattecli.modelfiles.")
+    ]
+    assert "mattecli.modelfiles.loading" in model_files and "mattecli.modelfiles.checkpoint" in model_files
+    assert "mattecli.modelfiles.checkpoint" in graph["mattecli.training.trainer"]
+    for name in model_files:
+        training = sorted(m for m in reachable(graph, name) if m.split(".")[:2] == ["mattecli", "training"])
+        assert not training, f"{name} imports {', '.join(training)}"
+
+
 def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> None:
     """The checker itself, on a made-up package: function-level and relative imports are edges,
     ``from package import submodule`` points at the submodule, and a circle is named."""

@@ -1,4 +1,4 @@
-"""The one model loader (mattecli.loading): weights files, exported ONNX files, training checkpoints and
+"""The one model loader (mattecli.modelfiles.loading): weights files, exported ONNX files, training checkpoints and
 run folders load the same network, and anything else is refused in one line that says what it is.
 
 The checkpoints come from a real two-step training run of the tiny config (a few seconds on a CPU)."""
@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
-from mattecli.loading import CHECKPOINT, ONNX, RUN, WEIGHTS, load_model, locate, read_tensors
-from mattecli.weights import load_weights
+from mattecli.modelfiles.loading import CHECKPOINT, ONNX, RUN, WEIGHTS, load_model, locate, read_tensors
+from mattecli.modelfiles.weights import load_weights
 
 needs_onnx = pytest.mark.skipif(
     find_spec("onnx") is None or find_spec("onnxruntime") is None,
@@ -96,33 +96,37 @@ def test_a_checkpoint_loads_the_network_the_run_exported(run) -> None:
     assert torch.equal(alpha_of(loaded.net), alpha_of(load_weights(run.weights)))
 
 
-def test_a_run_folder_gives_its_export_or_else_its_newest_checkpoint(run, tmp_path: Path) -> None:
-    exported = load_model(run.run_dir)
-    assert (exported.kind, exported.path) == (RUN, run.run_dir / "model.safetensors")
-    assert exported.provenance["steps"] == 2
-    bare = copy_run(run, tmp_path / "bare", export=False)
-    newest = load_model(bare)
-    assert (newest.kind, newest.path) == (RUN, bare / "checkpoints" / "step-0000002.pt")
-    assert torch.equal(alpha_of(newest.net), alpha_of(exported.net))
-    # Training tensors (--init, matte average) come from the checkpoint, classifier head included.
+def test_a_run_folder_gives_its_newest_checkpoint_or_else_its_export(run, tmp_path: Path) -> None:
+    """One rule for every reader (inference, --init, matte average): the newest checkpoint, which loads
+    the same network as the export and keeps the classifier head; the export when no checkpoint is left."""
+    newest = load_model(run.run_dir)
+    assert (newest.kind, newest.path) == (RUN, run.checkpoint)
+    assert newest.provenance["steps"] == 2
+    assert torch.equal(alpha_of(newest.net), alpha_of(load_weights(run.weights)))
     found = read_tensors(run.run_dir)
     assert (found.kind, found.path) == (RUN, run.checkpoint)
     assert "encoder._fc.weight" in found.tensors and found.provenance["checkpoint"] == str(run.checkpoint)
     assert "encoder._fc.weight" not in read_tensors(run.weights).tensors
+    exported_only = copy_run(run, tmp_path / "exported", export=True)
+    shutil.rmtree(exported_only / "checkpoints")
+    exported = load_model(exported_only)
+    assert (exported.kind, exported.path) == (RUN, exported_only / "model.safetensors")
+    assert torch.equal(alpha_of(exported.net), alpha_of(newest.net))
+    assert read_tensors(exported_only).path == exported_only / "model.safetensors"
 
 
-def test_a_checkpoint_newer_than_the_export_wins(run, tmp_path: Path) -> None:
-    """A resumed run that has not finished: its export is older than its newest checkpoint."""
+def test_the_newest_of_several_checkpoints_wins(run, tmp_path: Path) -> None:
+    """A resumed run that has not finished: its newest checkpoint is later than its export."""
     resumed = copy_run(run, tmp_path / "resumed", export=True)
     later = resumed / "checkpoints" / "step-0000003.pt"
     shutil.copy(resumed / "checkpoints" / "step-0000002.pt", later)
     assert locate(resumed).path == later
-    assert locate(run.run_dir).path == run.run_dir / "model.safetensors"
+    assert read_tensors(resumed).path == later
 
 
 @needs_onnx
 def test_an_exported_onnx_file_loads_as_onnx(tiny_weights: Path, tmp_path: Path) -> None:
-    from mattecli.onnx_export import OnnxNet, export_onnx
+    from mattecli.modelfiles.onnx_export import OnnxNet, export_onnx
 
     onnx_file = export_onnx(tiny_weights, tmp_path / "tiny.onnx")
     loaded = load_model(onnx_file)

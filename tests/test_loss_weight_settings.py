@@ -19,11 +19,11 @@ from mattecli import losses
 from mattecli.cli.app import app
 from mattecli.cli.train_options import FUSION_HARD_WEIGHT_HELP, JOINT_BRANCH_WEIGHT_HELP
 from mattecli.errors import MatteError
+from mattecli.modelfiles.checkpoint import list_checkpoints
+from mattecli.modelfiles.weights import load_weights
 from mattecli.training import RunConfig, prepare_config
-from mattecli.training.checkpoint import list_checkpoints
 from mattecli.training.run_log import read_metrics
 from mattecli.training.runconfig import read_config_file
-from mattecli.weights import load_weights
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mattecli import losses
-from mattecli.config import LITE
+from mattecli.modelfiles.config import LITE
 from mattecli.models import LateFusionNet, LateFusionOutput, blend
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)

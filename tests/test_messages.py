@@ -13,7 +13,7 @@ import torch
 from conftest import TINY, make_tiny_net
 
 from mattecli.console import MessageConsole
-from mattecli.training.checkpoint import FORMAT
+from mattecli.modelfiles.checkpoint import FORMAT
 
 
 def test_a_long_message_stays_one_line_when_stderr_is_a_file(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mattecli.config import LITE, PAPER, ModelConfig, get_config
+from mattecli.modelfiles.config import LITE, PAPER, ModelConfig, get_config
 from mattecli.models import LateFusionNet, count_parameters
 from mattecli.models.encoders import DenseNet201Encoder, EfficientNetLite0Encoder
 

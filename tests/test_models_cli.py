@@ -18,7 +18,7 @@ from conftest import make_tiny_net
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
-from mattecli.weights import save_weights
+from mattecli.modelfiles.weights import save_weights
 
 HEADER = ["name", "aliases", "source", "size", "config", "provenance", "path"]
 BOX = set("┏┃━│└┘┡╇")

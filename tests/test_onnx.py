@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
-from mattecli.onnx_export import OUTPUTS, export_onnx, parse_outputs, read_onnx_metadata
-from mattecli.weights import load_weights
+from mattecli.modelfiles.onnx_export import OUTPUTS, export_onnx, parse_outputs, read_onnx_metadata
+from mattecli.modelfiles.weights import load_weights
 
 # Looked up, not imported: importing onnxruntime starts a thread, and the suite's other tests fork
 # (data packing, loaders) before this file runs. Each test imports what it uses.
@@ -235,7 +235,7 @@ def test_a_file_that_is_not_onnx_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_onnx_net_is_called_like_the_network(tiny_weights: Path, tmp_path: Path) -> None:
-    from mattecli.onnx_export import OnnxNet
+    from mattecli.modelfiles.onnx_export import OnnxNet
 
     net = OnnxNet(export_onnx(tiny_weights, tmp_path / "t.onnx", outputs="alpha,beta"))
     assert net.config == TINY and net.eval() is net and net.provenance["weights"] == {"purpose": "tests"}
@@ -256,7 +256,7 @@ def test_matter_gives_the_same_matte_through_onnxruntime(tiny_weights: Path, tmp
     from conftest import synthetic_scene
 
     from mattecli.inference import Matter
-    from mattecli.onnx_export import OnnxNet
+    from mattecli.modelfiles.onnx_export import OnnxNet
 
     onnx_net = OnnxNet(export_onnx(tiny_weights, tmp_path / "tiny.onnx"))
     image, _ = synthetic_scene(150, 230, seed=4)
@@ -272,7 +272,7 @@ def test_matter_gives_the_same_matte_through_onnxruntime(tiny_weights: Path, tmp
 def test_onnx_net_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import onnx
 
-    from mattecli.onnx_export import OnnxNet
+    from mattecli.modelfiles.onnx_export import OnnxNet
 
     with pytest.raises(MatteError, match=r"nothing\.onnx: ONNX file not found"):
         OnnxNet(tmp_path / "nothing.onnx")
@@ -305,7 +305,7 @@ def test_matter_and_matte_image_take_an_onnx_file(tiny_weights: Path, tmp_path: 
     from PIL import Image
 
     from mattecli.inference import Matter
-    from mattecli.onnx_export import OnnxNet
+    from mattecli.modelfiles.onnx_export import OnnxNet
 
     onnx_file = export_onnx(tiny_weights, tmp_path / "tiny.onnx")
     image, _ = synthetic_scene(96, 160, seed=2)

@@ -42,7 +42,7 @@ def test_every_source_module_is_installed() -> None:
 
 
 def test_bundled_weights_are_installed() -> None:
-    from mattecli.catalog import bundled_dir
+    from mattecli.modelfiles.catalog import bundled_dir
 
     folder = bundled_dir()
     assert folder is not None and (folder / "lite.safetensors").stat().st_size > 1_000_000

@@ -92,7 +92,7 @@ class Server:
 def weights(tmp_path_factory) -> Path:
     import torch
 
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     torch.set_num_threads(1)  # module fixtures run before conftest's per-test one-thread fixture
     return save_weights(trained_tiny_net(), tmp_path_factory.mktemp("model") / "tiny.safetensors", {})

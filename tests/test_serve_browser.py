@@ -182,7 +182,7 @@ def weights(tmp_path: Path) -> Path:
     import torch
     from conftest import trained_tiny_net
 
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     torch.set_num_threads(1)
     return save_weights(trained_tiny_net(), tmp_path / "tiny.safetensors", {})

@@ -23,15 +23,15 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
-from mattecli.config import LITE
 from mattecli.errors import MatteError
+from mattecli.modelfiles.checkpoint import list_checkpoints, load_checkpoint
+from mattecli.modelfiles.config import LITE
+from mattecli.modelfiles.weights import load_weights, save_weights
 from mattecli.models import LateFusionNet
 from mattecli.training import RunConfig, prepare_config, train
-from mattecli.training.checkpoint import list_checkpoints, load_checkpoint
 from mattecli.training.run_log import read_metrics
 from mattecli.training.schedule import TriangularCyclicLR
 from mattecli.training.stages import configure_stage, set_stage_mode
-from mattecli.weights import load_weights, save_weights
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)
 BN_STATS = ("running_mean", "running_var", "num_batches_tracked")

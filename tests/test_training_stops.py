@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from mattecli.config import LITE
+from mattecli.modelfiles.checkpoint import list_checkpoints
+from mattecli.modelfiles.config import LITE
 from mattecli.training import RunConfig, prepare_config, train
-from mattecli.training.checkpoint import list_checkpoints
 from mattecli.training.run_log import drop_records_after, read_metrics
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)

@@ -10,8 +10,8 @@ import torch
 from conftest import TINY, make_tiny_net
 
 from mattecli.errors import MatteError
+from mattecli.modelfiles.weights import inference_state_dict, load_weights, read_metadata, save_weights
 from mattecli.models import LateFusionNet
-from mattecli.weights import inference_state_dict, load_weights, read_metadata, save_weights
 
 
 def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_written_file_gets_ordinary_permissions(tmp_path: Path) -> None:
 def test_file_kind_names_what_people_pass_by_mistake(tmp_path: Path) -> None:
     from PIL import Image
 
-    from mattecli.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
+    from mattecli.modelfiles.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
 
     weights = save_weights(make_tiny_net(), tmp_path / "m.safetensors")
     torch.save({"a": torch.zeros(2)}, tmp_path / "c.pt")

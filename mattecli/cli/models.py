@@ -31,7 +31,7 @@ def models_command(
     source, size, config, provenance, path), for cut, grep and scripts. Either way on stdout; notes go to
     stderr. --model NAME picks a listed model; without --model the default one runs.
     """
-    from mattecli.catalog import ALIASES, cache_dir, list_models
+    from mattecli.modelfiles.catalog import ALIASES, cache_dir, list_models
 
     entries = list_models()
     aliases = {target: name for name, target in ALIASES.items()}
@@ -59,8 +59,8 @@ def models_command(
 def _describe(entry, alias: str | None) -> dict:
     """A model's row: what the table, the tab-separated rows and ``-v`` show. An unreadable file gets a
     row too (the others still list), with the one-line error that the command reports."""
-    from mattecli.catalog import describe_entry
     from mattecli.errors import MatteError
+    from mattecli.modelfiles.catalog import describe_entry
 
     row = {
         "entry": entry,
@@ -120,7 +120,7 @@ def _title(row: dict) -> str:
 
 def _print_notes(rows: list[dict], cache) -> None:
     """Which model runs without --model and how to pick another; where the cache is."""
-    from mattecli.catalog import DEFAULT_MODEL
+    from mattecli.modelfiles.catalog import DEFAULT_MODEL
 
     if not rows:
         console.print(

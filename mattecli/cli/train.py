@@ -173,7 +173,7 @@ def export_command(
     """
     with cli_errors():
         if output.suffix.lower() == ".onnx" or onnx_outputs is not None:
-            from mattecli.onnx_export import export_onnx
+            from mattecli.modelfiles.onnx_export import export_onnx
 
             path = export_onnx(checkpoint, output, outputs=onnx_outputs, half=half, overwrite=overwrite)
         else:

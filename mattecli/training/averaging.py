@@ -36,9 +36,9 @@ def average_weights(
         mix: One positive weight per source (normalised to sum to 1); default: equal weights.
         overwrite: Replace an existing file instead of refusing.
     """
-    from mattecli.loading import read_tensors
+    from mattecli.modelfiles.loading import read_tensors
+    from mattecli.modelfiles.weights import is_unused_tensor, load_state, save_weights
     from mattecli.models import LateFusionNet
-    from mattecli.weights import is_unused_tensor, load_state, save_weights
 
     output = checked_output(output, overwrite)
     if len(sources) < 2:

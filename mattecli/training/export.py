@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from mattecli.errors import MatteError
-from mattecli.training import checkpoint as ckpt
-from mattecli.training.checkpoint import provenance_from_checkpoint
+from mattecli.modelfiles import checkpoint as ckpt
+from mattecli.modelfiles.checkpoint import provenance_from_checkpoint
 
 
 def export_checkpoint(
@@ -32,7 +32,7 @@ def export_checkpoint(
         half: Store float16 tensors (half the size; inference upcasts as needed).
         overwrite: Replace an existing file instead of refusing.
     """
-    from mattecli.loading import net_from_checkpoint
+    from mattecli.modelfiles.loading import net_from_checkpoint
 
     output = checked_output(output, overwrite)
     state, path = ckpt.load_checkpoint(checkpoint)
@@ -46,7 +46,7 @@ def save_exported(
 
     Inference weights are float32 (float16 with ``half``) whatever precision the run trained in.
     """
-    from mattecli.weights import save_weights
+    from mattecli.modelfiles.weights import save_weights
 
     provenance = provenance_from_checkpoint(state, source)
     return save_weights(model, output, provenance, dtype=torch.float16 if half else torch.float32)

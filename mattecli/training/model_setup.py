@@ -3,9 +3,9 @@
 The config is a registered name (``lite``, ``paper``) or a JSON file, changed by the run's width settings
 (``--decoder-channels`` and friends), or the one the ``--init`` model holds, which width settings must
 then describe. The first weights are ImageNet's for a new encoder (:func:`build_model`) or the ``--init``
-model's, read by the shared loader (:func:`mattecli.loading.read_tensors`: a weights file, a training
+model's, read by the shared loader (:func:`mattecli.modelfiles.loading.read_tensors`: a weights file, a training
 checkpoint or a run folder) and loaded with the same strict checks as inference
-(:func:`mattecli.weights.load_state`). Kept apart from the training loop so that code which only needs a
+(:func:`mattecli.modelfiles.weights.load_state`). Kept apart from the training loop so that code which only needs a
 network (export, evaluation) never imports the trainer.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mattecli.config import ModelConfig, get_config
 from mattecli.errors import MatteError
+from mattecli.modelfiles.config import ModelConfig, get_config
 from mattecli.training.runconfig import RunConfig
 
 
@@ -103,17 +103,17 @@ def check_init_widths(model_config: ModelConfig, run: RunConfig, source: str) ->
 
 
 def load_init_weights(path: str) -> tuple[dict[str, Tensor], ModelConfig, dict[str, Any]]:
-    """Model tensors, config and provenance of the ``--init`` model (see :func:`mattecli.loading.read_tensors`)."""
-    from mattecli.loading import read_tensors
+    """Model tensors, config and provenance of the ``--init`` model (see :func:`mattecli.modelfiles.loading.read_tensors`)."""
+    from mattecli.modelfiles.loading import read_tensors
 
     found = read_tensors(path)
     return found.tensors, found.config, found.provenance
 
 
 def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str) -> None:
-    """Load ``--init`` or ``--resume`` tensors strictly (:func:`mattecli.weights.load_state`), without its
+    """Load ``--init`` or ``--resume`` tensors strictly (:func:`mattecli.modelfiles.weights.load_state`), without its
     NaN scan: a resumed run restores exactly what it saved."""
-    from mattecli.weights import load_state
+    from mattecli.modelfiles.weights import load_state
 
     load_state(model, tensors, source, check_finite=False)
 

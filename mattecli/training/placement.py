@@ -22,7 +22,7 @@ def place_for_training(
     param_dtype = torch.float64 if precision == "fp64" else torch.float32
     # channels_last (NHWC) lets oneDNN and cuDNN pick their fast convolution kernels, as at inference:
     # 1.6-1.7x the samples/s of lite training on the 2-core CPU (benchmarks/RESULTS.md). Weights files
-    # are written contiguous (mattecli.weights), so nothing downstream sees the layout.
+    # are written contiguous (mattecli.modelfiles.weights), so nothing downstream sees the layout.
     model.to(device, dtype=param_dtype, memory_format=torch.channels_last)
     trainable = configure_stage(model, stage)
     set_stage_mode(model, stage)

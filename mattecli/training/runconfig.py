@@ -299,7 +299,7 @@ def prepare_config(flags: dict[str, Any], config_file: str | None = None) -> Run
     a step computes (length, logging, validation, workers) may be overridden; anything else that differs
     is refused, because the resumed run would no longer end where the uninterrupted one does.
     """
-    from mattecli.training import checkpoint as ckpt
+    from mattecli.modelfiles import checkpoint as ckpt
 
     resume = flags.get("resume")
     if resume is None:

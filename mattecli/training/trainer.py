@@ -24,9 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mattecli.config import ModelConfig
 from mattecli.errors import MatteError
-from mattecli.training import checkpoint as ckpt
+from mattecli.modelfiles import checkpoint as ckpt
+from mattecli.modelfiles.config import ModelConfig
+from mattecli.training import checkpointing
 from mattecli.training import distributed as dist_utils
 from mattecli.training.budget import (
     UNDECIDED_STEPS,
@@ -107,7 +108,7 @@ class Trainer:
             self.resume_state, resume_path = ckpt.load_checkpoint(config.resume)
             self.run_dir = ckpt.run_dir_of(resume_path)
         else:
-            self.run_dir = ckpt.new_run_dir(config.out, config.stage)
+            self.run_dir = checkpointing.new_run_dir(config.out, config.stage)
         self.model_config = self._model_config()
         seed_rngs(config.seed)
         self.model = self._build_model()
@@ -203,7 +204,7 @@ class Trainer:
         self.start_step = int(state["step"])
         rng_states = state["rng"]
         rank = self.info.rank if len(rng_states) == self.info.world_size else 0
-        ckpt.restore_rng_state(rng_states[rank])
+        checkpointing.restore_rng_state(rng_states[rank])
         self.last_validation = json.loads(state.get("metrics", "{}")) or None
         self.init_provenance = json.loads(state.get("init", "{}")) or None
 
@@ -214,7 +215,7 @@ class Trainer:
         dropped = 0
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write_text(self.run_dir / "run.toml", to_toml(cfg))
+            checkpointing.atomic_write_text(self.run_dir / "run.toml", to_toml(cfg))
             if self.resume_state is not None:  # the steps after the checkpoint are run again
                 dropped = drop_records_after(self.run_dir / "metrics.jsonl", self.start_step)
         logger = RunLogger(
@@ -310,7 +311,7 @@ class Trainer:
         self.lr_hold = step
         self.cfg = decided_config(cfg, step, half, total)
         if self.info.is_main:
-            ckpt.atomic_write_text(self.run_dir / "run.toml", to_toml(self.cfg))
+            checkpointing.atomic_write_text(self.run_dir / "run.toml", to_toml(self.cfg))
         logger.record("event", budget_event(cfg, step, rate, elapsed, half, total))
         logger.info(budget_message(cfg, rate, elapsed, half, total))
 
@@ -366,7 +367,7 @@ class Trainer:
 
     def _checkpoint(self, step: int) -> Path:
         """All processes hand in their RNG states; the main process writes the file."""
-        rng_states = dist_utils.gather_objects(ckpt.capture_rng_state())
+        rng_states = dist_utils.gather_objects(checkpointing.capture_rng_state())
         path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(step)
         if self.info.is_main:
             state = ckpt.training_state(
@@ -385,9 +386,9 @@ class Trainer:
                 init_provenance=self.init_provenance,
                 metrics=self.last_validation,
             )
-            ckpt.atomic_torch_save(state, path)
+            checkpointing.atomic_torch_save(state, path)
             self._last_checkpoint_state = ckpt.run_facts(state)
-            ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+            checkpointing.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
             self.logger.record("event", {"event": "checkpoint", "step": step, "path": str(path)})
         dist_utils.barrier()
         return path

@@ -5,7 +5,7 @@
 user needs no download), then to ``NAME.safetensors`` in :func:`cache_dir` (platformdirs' user cache dir,
 or ``$MATTE_HOME/models`` when set). ``default`` is an alias. A name wins over a file or folder of the same
 name in the current folder; ``./NAME`` means the file. Turning any of these into a network is
-:mod:`mattecli.loading`'s job; this module only finds and lists the named ones.
+:mod:`mattecli.modelfiles.loading`'s job; this module only finds and lists the named ones.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mattecli.errors import MatteError
 DEFAULT_MODEL = "lite"
 ALIASES = {"default": DEFAULT_MODEL}
 SUFFIX = ".safetensors"
-#: Suffixes that make ``--model`` text a path, never a name: the files :mod:`mattecli.loading` reads.
+#: Suffixes that make ``--model`` text a path, never a name: the files :mod:`mattecli.modelfiles.loading` reads.
 MODEL_SUFFIXES = (SUFFIX, ".onnx", ".pt", ".pth", ".ckpt")
 
 
@@ -125,7 +125,7 @@ def _weights_file(candidate: Path) -> Path:
 
 def describe_entry(entry: ModelEntry) -> dict[str, Any]:
     """Config and provenance of a listed model, for ``matte models``."""
-    from mattecli.weights import read_metadata
+    from mattecli.modelfiles.weights import read_metadata
 
     config, provenance = read_metadata(entry.path)
     return {"config": config, "provenance": provenance}

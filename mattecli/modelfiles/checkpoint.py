@@ -1,32 +1,38 @@
-"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+"""Training checkpoints and run folders: the file format, and which file a run folder stands for.
 
 A checkpoint holds the model, optimiser, schedule and GradScaler states, the step counter (from which the
 epoch and the position inside it follow, since every step consumes one global batch), every process's RNG
 states and the run configuration. It is stored with ``torch.save`` but only ever read with
 ``torch.load(weights_only=True)``, which cannot execute code: so everything in it is a tensor or a plain
-container of numbers and strings (RNG states as tensors, configs as JSON strings).
+container of numbers and strings (RNG states as tensors, configs as JSON strings). :func:`training_state`
+is the one place that says which keys a checkpoint holds.
 
-Files are written atomically (temporary file in the same folder, then ``os.replace``), so a run killed
-while saving leaves the previous checkpoint intact. :func:`training_state` is the one place that says
-which keys a checkpoint holds; the run folder's layout (``checkpoints/step-NNNNNNN.pt``) is here too.
+A run folder (what ``matte train`` writes) holds ``checkpoints/step-NNNNNNN.pt`` while it trains and
+``model.safetensors`` at the end. **A run folder stands for its newest checkpoint, or for its
+``model.safetensors`` when it has no checkpoints** (:func:`run_model_file`), whoever reads it: ``--model``,
+``matte export``, ``--init``, ``--resume``, ``matte average``. The newest checkpoint is never older than the
+export (the export is written from the final checkpoint's network, at the same step), loads the same
+network, and holds more: the encoder's classifier head, the optimiser state and the run's provenance.
+So one rule serves every reader, inference included; the export stands in when the checkpoints were
+deleted or a run folder was copied without them.
+
+Writing checkpoints during a run (RNG capture, atomic saves, pruning) is
+:mod:`mattecli.training.checkpointing`'s; this module needs no training code, so loading a model from a run
+folder does not import the trainer.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from mattecli import __version__
-from mattecli.atomic import atomic_output, write_text
 from mattecli.errors import MatteError
-from mattecli.training.distributed import broadcast_object
 
 FORMAT = 1
 #: A run folder's layout: ``checkpoints/step-NNNNNNN.pt`` while it trains, ``model.safetensors`` at the end.
@@ -93,77 +99,7 @@ def _cpu_rng(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
 
-# ----------------------------------------------------------------------------------------- RNG states
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """This process's Python, NumPy, torch (and CUDA) RNG states as tensors and numbers."""
-    version, keys, gauss = random.getstate()
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python_version": int(version),
-        "python": torch.tensor(keys, dtype=torch.int64),
-        "python_gauss": gauss,
-        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
-        "numpy_pos": int(np_state[2]),
-        "numpy_has_gauss": int(np_state[3]),
-        "numpy_gauss": float(np_state[4]),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = [s for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(
-        (int(state["python_version"]), tuple(int(k) for k in state["python"].tolist()), state["python_gauss"])
-    )
-    np.random.set_state(
-        (
-            "MT19937",
-            state["numpy"].numpy().astype(np.uint32),
-            int(state["numpy_pos"]),
-            int(state["numpy_has_gauss"]),
-            float(state["numpy_gauss"]),
-        )
-    )
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        states = state["cuda"][: torch.cuda.device_count()]
-        torch.cuda.set_rng_state_all([s.cpu() for s in states])
-
-
-# ----------------------------------------------------------------------------------------- files
-
-
-def atomic_torch_save(obj: Any, path: Path) -> Path:
-    """torch.save to a temporary file beside ``path``, then rename it into place."""
-    with atomic_output(path, overwrite=True) as temporary:
-        torch.save(obj, temporary)
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Replace a text file atomically (run.toml beside the checkpoints)."""
-    return write_text(path, text, overwrite=True)
-
-
-def new_run_dir(out: str | None, stage: str) -> Path:
-    """The folder of a new run: ``--out``, else ``runs/STAGE-YYYYmmdd-HHMMSS`` (rank 0's choice on every
-    process). A folder that already has checkpoints is refused: it belongs to a run to resume."""
-    if out:
-        run_dir = Path(out).expanduser()
-    else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path("runs") / f"{stage}-{stamp}"
-    run_dir = Path(broadcast_object(str(run_dir)))
-    if list_checkpoints(run_dir):
-        raise MatteError(
-            "run folder already has checkpoints; continue it with --resume, or pick another --out",
-            run_dir,
-        )
-    return run_dir
+# ----------------------------------------------------------------------------------------- run folders
 
 
 def run_dir_of(checkpoint: Path) -> Path:
@@ -185,14 +121,28 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def run_model_file(folder: Path) -> Path:
+    """The file a run folder stands for: its newest checkpoint, else its ``model.safetensors`` (see the
+    module docstring for why)."""
+    checkpoints = list_checkpoints(folder)
+    if checkpoints:
+        return checkpoints[-1][1]
+    weights = Path(folder) / WEIGHTS_NAME
+    if weights.is_file():
+        return weights
+    raise MatteError(
+        f"folder holds no model (a run folder has {WEIGHTS_NAME} or {CHECKPOINT_DIR}/step-*.pt)", folder
+    )
+
+
 def resolve_checkpoint(path_or_run: str | Path) -> Path:
-    """A checkpoint file itself, or the newest checkpoint of a run folder."""
+    """A checkpoint file itself, or the newest checkpoint of a run folder (:func:`run_model_file`, for a
+    reader that needs a checkpoint: ``--resume``, ``matte export``)."""
     path = Path(path_or_run).expanduser()
     if path.is_dir():
-        found = list_checkpoints(path)
-        if not found:
+        if not list_checkpoints(path):
             raise MatteError(f"run folder has no checkpoints (expected {CHECKPOINT_DIR}/step-*.pt)", path)
-        return found[-1][1]
+        return run_model_file(path)
     if not path.is_file():
         raise MatteError("checkpoint or run folder not found", path)
     return path
@@ -207,7 +157,7 @@ def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
     import pickle
     import warnings
 
-    from mattecli.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
+    from mattecli.modelfiles.weights import EMPTY, PICKLE, PYTORCH, SAFETENSORS, file_kind
 
     path = resolve_checkpoint(path_or_run)
     kind = file_kind(path)
@@ -215,12 +165,6 @@ def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
         raise MatteError("is a weights file, not a training checkpoint (it needs no export)", path)
     if kind == EMPTY:
         raise MatteError("is empty, not a training checkpoint", path)
-    if kind is None and path.suffix.lower() == ".onnx":
-        raise MatteError(
-            "is an ONNX export: its weights are folded into the graph and cannot be turned back into a "
-            ".safetensors file; export the training checkpoint or run folder it was made from",
-            path,
-        )
     if kind is None and path.suffix.lower() == ".onnx":
         raise MatteError(
             "is an ONNX export: its weights are folded into the graph and cannot be turned back into a "
@@ -244,14 +188,6 @@ def load_checkpoint(path_or_run: str | Path) -> tuple[dict[str, Any], Path]:
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise MatteError("not a mattecli training checkpoint (a PyTorch file without its fields)", path)
     return state, path
-
-
-def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Delete all but the ``keep`` newest step checkpoints (keep <= 0 keeps everything)."""
-    if keep <= 0:
-        return
-    for _, path in list_checkpoints(run_dir)[:-keep]:
-        path.unlink(missing_ok=True)
 
 
 def checkpoint_summary(state: dict[str, Any]) -> dict[str, Any]:

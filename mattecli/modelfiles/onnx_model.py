@@ -1,6 +1,6 @@
 """Exported ONNX files: the graph's contract, the metadata that describes it, and :class:`OnnxNet`.
 
-An exported graph (``matte export MODEL -o model.onnx``, :mod:`mattecli.onnx_export`) takes ``image``:
+An exported graph (``matte export MODEL -o model.onnx``, :mod:`mattecli.modelfiles.onnx_export`) takes ``image``:
 float32, N x 3 x H x W, RGB in [0, 1], H and W multiples of 32 (batch, height and width are dynamic). The
 network normalises the image itself (``(image - mean) / std`` with the config's mean and std), so callers
 feed plain [0, 1] RGB. It returns ``alpha`` (N x 1 x H x W in [0, 1]) and, when asked, the branches'
@@ -12,7 +12,7 @@ The file is self-describing: its ``metadata_props`` hold the model config (JSON,
 the input and output conventions, the normalisation, the mattecli version and the provenance of the weights.
 This module holds that format (written by :func:`onnx_metadata`, read by :func:`decode_metadata`) and the
 onnxruntime wrapper that runs such a file, apart from the exporter: reading a model
-(:mod:`mattecli.loading`) needs only this, and the exporter needs the loader.
+(:mod:`mattecli.modelfiles.loading`) needs only this, and the exporter needs the loader.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def decode_metadata(props: dict[str, str], path: str | os.PathLike[str]) -> dict[str, Any]:
     """``metadata_props`` as written by :func:`onnx_metadata` -> values (``config`` as a ModelConfig)."""
-    from mattecli.config import ModelConfig
+    from mattecli.modelfiles.config import ModelConfig
 
     if "mattecli.config" not in props:
         raise MatteError("ONNX file has no mattecli config in its metadata (not exported by mattecli?)", path)
