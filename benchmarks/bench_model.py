@@ -36,7 +36,7 @@ def measure_one(config_name: str, size: int, repeats: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from mattecli.modelfiles.config import get_config
+    from mattecli.modelfiles.catalog import get_config
     from mattecli.models import LateFusionNet
 
     net = LateFusionNet(get_config(config_name)).eval()

@@ -1,8 +1,33 @@
-"""Old import path of :mod:`mattecli.modelfiles.config`, kept so that ``mattecli.config`` keeps working: this
-name is that module itself (same object, so attributes set on one are seen by the other)."""
+"""Old import path of :mod:`mattecli.modelfiles.config`, kept so that ``mattecli.config`` keeps working.
 
-import sys
+The configs are :mod:`mattecli.modelfiles.config`'s; looking one up by name (``get_config``,
+``config_names``, ``register_config``) is :mod:`mattecli.modelfiles.catalog`'s, re-exported here as before.
+"""
 
-from mattecli.modelfiles import config
+from mattecli.modelfiles.catalog import config_names, get_config, register_config
+from mattecli.modelfiles.config import (
+    AUTHORS_MEAN_PIXEL,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LITE,
+    LITE1,
+    LITE2,
+    PAPER,
+    PAPER_AUTHORS_INPUT,
+    ModelConfig,
+)
 
-sys.modules[__name__] = config
+__all__ = [
+    "AUTHORS_MEAN_PIXEL",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LITE",
+    "LITE1",
+    "LITE2",
+    "PAPER",
+    "PAPER_AUTHORS_INPUT",
+    "ModelConfig",
+    "config_names",
+    "get_config",
+    "register_config",
+]

@@ -1,4 +1,5 @@
-"""Model resolution (bundled, then cache) and `matte models`."""
+"""Named models: the one record per name (config, weights file, sha256, validation), where a name's file
+is (bundled, then cache), and `matte models`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
 from mattecli.modelfiles import catalog
+from mattecli.modelfiles.loading import locate
 
 
 def test_cache_dir_follows_matte_home(cache: Path) -> None:
@@ -19,8 +21,8 @@ def test_cache_dir_follows_matte_home(cache: Path) -> None:
 
 def test_cached_model_resolves_by_name_and_path(cache: Path, tiny_weights: Path) -> None:
     shutil.copy(tiny_weights, cache / "mine.safetensors")
-    assert catalog.resolve_model("mine") == cache / "mine.safetensors"
-    assert catalog.resolve_model(str(tiny_weights)) == tiny_weights
+    assert locate("mine").path == cache / "mine.safetensors"
+    assert locate(str(tiny_weights)).path == tiny_weights
     names = {e.name: e.source for e in catalog.list_models()}
     assert names["mine"] == "cache"
 
@@ -29,17 +31,17 @@ def test_bundled_models_shadow_cached_ones(cache: Path, tiny_weights: Path) -> N
     bundled = catalog.bundled_dir()
     assert bundled is not None and (bundled / "lite.safetensors").is_file(), "the default model ships inside"
     shutil.copy(tiny_weights, cache / "lite.safetensors")
-    assert catalog.resolve_model("lite").parent == bundled
-    assert catalog.resolve_model("default") == bundled / "lite.safetensors"
+    assert locate("lite").path.parent == bundled
+    assert locate("default").path == bundled / "lite.safetensors"
     sources = {e.name: e.source for e in catalog.list_models()}
     assert sources["lite"] == "bundled"
 
 
 def test_unknown_model_and_missing_file_are_one_line_errors(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(MatteError, match="unknown model 'nope'"):
-        catalog.resolve_model("nope")
+        locate("nope")
     with pytest.raises(MatteError, match="not found"):
-        catalog.resolve_model(str(tmp_path / "gone.safetensors"))
+        locate(str(tmp_path / "gone.safetensors"))
 
 
 def test_models_command_lists_size_config_and_provenance(cache: Path, tiny_weights: Path) -> None:
@@ -90,14 +92,14 @@ def test_a_file_or_folder_named_like_a_built_in_model_does_not_hijack_it(
         (work / name).mkdir()
     bundled = catalog.bundled_dir()
     assert bundled is not None
-    assert catalog.resolve_model(name) == bundled / "lite.safetensors"
+    assert locate(name).path == bundled / "lite.safetensors"
     # Written as a path, it is the path.
     if kind == "file":
-        assert catalog.resolve_model(f"./{name}") == Path(f"./{name}")
-        assert catalog.resolve_model(str(work / name)) == work / name
+        assert locate(f"./{name}").path == Path(f"./{name}")
+        assert locate(str(work / name)).path == work / name
     else:
-        with pytest.raises(MatteError, match="weights file not found"):
-            catalog.resolve_model(f"./{name}")
+        with pytest.raises(MatteError, match="folder holds no model"):
+            locate(f"./{name}")
 
 
 def test_a_weights_file_without_the_suffix_still_resolves_when_no_model_has_its_name(
@@ -105,11 +107,68 @@ def test_a_weights_file_without_the_suffix_still_resolves_when_no_model_has_its_
 ) -> None:
     monkeypatch.chdir(tmp_path)
     shutil.copy(tiny_weights, tmp_path / "mymodel")
-    assert catalog.resolve_model("mymodel") == Path("mymodel")
+    assert locate("mymodel").path == Path("mymodel")
     shutil.copy(tiny_weights, cache / "mymodel.safetensors")
-    assert catalog.resolve_model("mymodel") == cache / "mymodel.safetensors", "a model name wins"
+    assert locate("mymodel").path == cache / "mymodel.safetensors", "a model name wins"
 
 
 def test_names_ending_in_the_suffix_are_paths(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(MatteError, match="weights file not found"):
-        catalog.resolve_model("lite.safetensors")
+        locate("lite.safetensors")
+
+
+# ------------------------------------------------------------------------------ one record per name
+
+
+def test_every_name_is_one_record_with_its_config_and_weights(cache: Path) -> None:
+    """``lite`` is one model: the config ``--model-config lite`` builds and the file ``--model lite``
+    reads, with the file's sha256 and validation figures."""
+    import hashlib
+
+    from mattecli.modelfiles.config import LITE, PAPER
+
+    lite = catalog.get_model("lite")
+    assert catalog.get_model("default") is lite
+    assert lite.config is LITE and catalog.get_config("lite") is LITE
+    assert (
+        catalog.model_names()
+        == catalog.config_names()
+        == ["paper", "paper-authors-input", "lite", "lite1", "lite2"]
+    )
+    installed = {entry.name: entry for entry in catalog.list_models()}
+    assert installed["lite"].model is lite and installed["lite"].path.name == lite.file
+    assert hashlib.sha256(installed["lite"].path.read_bytes()).hexdigest() == lite.sha256
+    assert lite.validation["cut-outs on held-out backgrounds"]["iou"] == 0.905
+    paper = catalog.get_model("paper")
+    assert (paper.config, paper.file, paper.sha256, paper.url) == (PAPER, None, None, None)
+    with pytest.raises(ValueError, match="unknown model 'nope'; known: paper, "):
+        catalog.get_model("nope")
+    with pytest.raises(ValueError, match="unknown model config 'nope'"):
+        catalog.get_config("nope")
+
+
+def test_a_registered_model_and_a_cached_file_share_the_one_lookup(cache: Path, tiny_weights: Path) -> None:
+    from conftest import TINY
+
+    shutil.copy(tiny_weights, cache / "tiny.safetensors")
+    assert {e.name: e.model for e in catalog.list_models()}["tiny"] is None  # a user's file, no record
+    record = catalog.register_model(catalog.NamedModel(TINY.name, TINY, file="tiny.safetensors"))
+    try:
+        assert catalog.get_config("tiny") is TINY
+        assert {e.name: e.model for e in catalog.list_models()}["tiny"] is record
+        assert locate("tiny").path == cache / "tiny.safetensors"
+        catalog.register_model(catalog.NamedModel(TINY.name, TINY, file="tiny.safetensors", sha256="0" * 64))
+        env = {"COLUMNS": "200", "MATTE_HOME": str(cache.parent)}
+        listed = CliRunner().invoke(app, ["models", "--verbose"], env=env)
+        assert "(not the released tiny: 0000000000000000)" in listed.output
+    finally:
+        del catalog._MODELS["tiny"]
+    with pytest.raises(ValueError, match="names must match"):
+        catalog.NamedModel("other", TINY)
+
+
+def test_the_old_config_path_still_looks_names_up() -> None:
+    import mattecli.config as old
+    from mattecli.modelfiles.config import LITE
+
+    assert old.get_config("lite") is LITE and old.LITE is LITE and "lite" in old.config_names()

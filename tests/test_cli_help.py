@@ -171,7 +171,7 @@ def _option_help(name: str, flag: str) -> str:
 
 def test_init_model_config_and_export_help_say_what_they_accept() -> None:
     """Issue 24: these helps omitted kinds of input that the commands take."""
-    from mattecli.modelfiles.config import config_names
+    from mattecli.modelfiles.catalog import config_names
 
     init = _option_help("train", "--init")
     for kind in ("built-in model name", ".safetensors", "checkpoint", "run folder", "not an .onnx"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mattecli.modelfiles.config import LITE, PAPER, ModelConfig, get_config
+from mattecli.modelfiles.catalog import get_config
+from mattecli.modelfiles.config import LITE, PAPER, ModelConfig
 from mattecli.models import LateFusionNet, count_parameters
 from mattecli.models.encoders import DenseNet201Encoder, EfficientNetLite0Encoder
 

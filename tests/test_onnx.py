@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
+from mattecli.modelfiles.loading import locate
 from mattecli.modelfiles.onnx_export import OUTPUTS, export_onnx, parse_outputs, read_onnx_metadata
 from mattecli.modelfiles.weights import load_weights
 
@@ -126,7 +127,7 @@ def test_metadata_states_config_input_normalisation_version_and_provenance(
 def test_bundled_default_model_matches_pytorch(tmp_path: Path) -> None:
     result = invoke("default", "-o", str(tmp_path / "default.onnx"))
     assert result.exit_code == 0, result.output
-    net = load_weights(__import__("mattecli.catalog").catalog.resolve_model("default"))
+    net = load_weights(locate("default").path)
     image = random_images(1, 96, 64, seed=5)
     (alpha,) = session(tmp_path / "default.onnx").run(None, {"image": image})
     assert np.abs(alpha - pytorch_outputs(net, image)["alpha"]).max() < 1e-3

@@ -1,5 +1,8 @@
 """``matte models``: the bundled and cached models, with size, config and provenance.
 
+The models are :func:`mattecli.modelfiles.catalog.list_models`'s: the installed weights files, each with
+its registered record (:class:`~mattecli.modelfiles.catalog.NamedModel`) where it has one.
+
 The list is data, so it goes to stdout: a table on a terminal, tab-separated rows (one header line) when
 stdout is a pipe or a file, so that ``matte models | cut -f1`` gives the names. Messages (where the cache
 is, which model runs without ``--model``, unreadable files) go to stderr.
@@ -173,7 +176,7 @@ def _verbose_block(row: dict) -> list[str]:
         ("file", row["path"]),
         ("source", row["source"]),
         ("size", f"{row['size']} ({entry.size_bytes:,} bytes)"),
-        ("sha256", _sha256_prefix(entry.path)),
+        ("sha256", _sha256(entry)),
     ]
     if row["error"]:
         lines.append(("error", _strip_path(row["error"], entry.path)))
@@ -204,14 +207,20 @@ def _format_pairs(pairs: list[tuple[str, str]], indent: str) -> list[str]:
     return lines
 
 
-def _sha256_prefix(path) -> str:
+def _sha256(entry) -> str:
+    """The file's sha256 (first 16 hex digits); for a registered model whose file is not the released
+    one (:class:`~mattecli.modelfiles.catalog.NamedModel` ``sha256``), the expected digest too."""
     import hashlib
 
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(entry.path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    found = digest.hexdigest()
+    expected = entry.model.sha256 if entry.model is not None else None
+    if expected and found != expected:
+        return f"{found[:16]} (not the released {entry.model.name}: {expected[:16]})"
+    return found[:16]
 
 
 def _config_detail(config) -> str:

@@ -3,7 +3,9 @@
 A config travels inside every weights file (as JSON in the safetensors metadata), so a weights file alone
 rebuilds the right network. ``PAPER`` is the exact configuration of Zhang et al. (CVPR 2019); ``LITE`` is a
 narrower CPU-sized variant with an EfficientNet-Lite0 encoder, and ``LITE1`` / ``LITE2`` are the same with
-the larger EfficientNet-Lite1 / Lite2 encoders. Add variants with :func:`register_config`.
+the larger EfficientNet-Lite1 / Lite2 encoders. Names are :mod:`mattecli.modelfiles.catalog`'s: each of
+these is registered there (with its weights where it has some); add variants with
+:func:`~mattecli.modelfiles.catalog.register_config`.
 """
 
 from __future__ import annotations
@@ -108,30 +110,3 @@ LITE1 = LITE.replace(name="lite1", encoder="efficientnet_lite1")
 
 #: ``lite`` with EfficientNet-Lite2 (21 blocks, about 10 % wider: 24, 48, 120, 352 channels).
 LITE2 = LITE.replace(name="lite2", encoder="efficientnet_lite2")
-
-#: The named model configurations (``matte train --model-config``); named weights files are
-#: :mod:`mattecli.modelfiles.catalog`'s.
-_NAMED_CONFIGS: dict[str, ModelConfig] = {}
-
-
-def register_config(config: ModelConfig) -> ModelConfig:
-    """Make a variant available by name (``get_config``, ``matte train --config-name``)."""
-    _NAMED_CONFIGS[config.name] = config
-    return config
-
-
-def get_config(name: str) -> ModelConfig:
-    """Look up a registered variant by name."""
-    try:
-        return _NAMED_CONFIGS[name]
-    except KeyError:
-        raise ValueError(f"unknown model config {name!r}; known: {', '.join(_NAMED_CONFIGS)}") from None
-
-
-def config_names() -> list[str]:
-    """Names of all registered variants."""
-    return list(_NAMED_CONFIGS)
-
-
-for _config in (PAPER, PAPER_AUTHORS_INPUT, LITE, LITE1, LITE2):
-    register_config(_config)

@@ -18,7 +18,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from mattecli.errors import MatteError
-from mattecli.modelfiles.config import ModelConfig, get_config
+from mattecli.modelfiles.catalog import get_config
+from mattecli.modelfiles.config import ModelConfig
 from mattecli.training.runconfig import RunConfig
 
 
