@@ -8,7 +8,8 @@ switched off so that the paper's formulation is also available:
   alpha and ``0.01 * sparsity prior``; the paper's fusion loss is ``L_u`` alone. On by default.
 * ``|x|`` in ``L_g`` and ``L_u`` is ``sqrt(x^2 + 1e-7)`` as in the code (smooth at 0, so the loss
   keeps a useful gradient where prediction and target agree).
-* The transition region is ``0.05 < alpha < 0.95`` (the code's thresholds).
+* The transition region is ``0.05 < alpha < 0.95`` (the code's thresholds,
+  :mod:`mattecli.transition_band`; not inference's certainty band of :mod:`mattecli.certainty`).
 * :func:`weight_decay_penalty` in ``"code"`` mode reproduces the code's per-weight regulariser;
   ``"paper"`` mode leaves weight decay to the optimizer.
 
@@ -31,11 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mattecli.models import LateFusionOutput
+from mattecli.transition_band import LOSS_TRANSITION_LOW, in_loss_transition
 
-#: Pixels with LOW < alpha < HIGH are "transition" pixels, the rest "hard" (the code's thresholds). The
-#: data's transition-centred crops (mattecli.data.augment) use the same region, where these losses act.
-TRANSITION_LOW = 0.05
-TRANSITION_HIGH = 0.95
 #: Cross-entropy weights on hard and transition pixels.
 CE_WEIGHT_HARD = 1.0
 CE_WEIGHT_TRANSITION = 0.5
@@ -83,8 +81,7 @@ def _smooth_abs(x: Tensor) -> Tensor:
 
 def transition_mask(alpha: Tensor) -> Tensor:
     """1.0 where 0.05 < alpha < 0.95 (transition pixels), 0.0 on hard pixels (float32)."""
-    alpha = _f32(alpha)
-    return ((alpha > TRANSITION_LOW) & (alpha < TRANSITION_HIGH)).float()
+    return in_loss_transition(_f32(alpha)).float()
 
 
 def regression_loss(prob: Tensor, alpha: Tensor) -> Tensor:
@@ -144,7 +141,7 @@ def branch_loss(prob: Tensor, alpha: Tensor, *, include_gradient: bool = True) -
     alpha = _f32(alpha)
     transition = transition_mask(alpha)
     parts = {
-        "ce": weighted_ce(prob, (alpha > TRANSITION_LOW).float(), transition),
+        "ce": weighted_ce(prob, (alpha > LOSS_TRANSITION_LOW).float(), transition),
         "d": regression_loss(prob, alpha),
     }
     if include_gradient:

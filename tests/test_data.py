@@ -30,9 +30,10 @@ from mattecli.data import (
     worker_init_fn,
     write_names,
 )
-from mattecli.data.augment import photometric, transition_mask
+from mattecli.data.augment import photometric
 from mattecli.data.composites import paste_cutout
 from mattecli.errors import MatteError
+from mattecli.transition_band import in_loss_transition
 
 GEOMETRY = AugmentConfig().geometric_only()
 
@@ -238,7 +239,7 @@ def test_transition_centred_crops_contain_transition(tmp_path):
     def fraction_with_transition(probability: float) -> float:
         cfg = GEOMETRY.replace(crop_fractions=(0.2,), transition_crop_prob=probability)
         dataset = build_dataset(root, size=16, train=True, epoch_length=60, augment=cfg, seed=2)
-        hits = [transition_mask(item["alpha"][0].numpy()).any() for item in items(dataset)]
+        hits = [in_loss_transition(item["alpha"][0].numpy()).any() for item in items(dataset)]
         return float(np.mean(hits))
 
     assert fraction_with_transition(1.0) == 1.0

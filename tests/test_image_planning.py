@@ -15,7 +15,7 @@ from PIL import Image
 
 from mattecli.errors import MatteError
 from mattecli.image.backgrounds import prepare_background
-from mattecli.image.outputs import OutputOptions, check_options, is_own_output
+from mattecli.image.outputs import OutputOptions, check_output_options, is_own_output
 from mattecli.image.planning import STDOUT, plan_jobs
 
 
@@ -243,7 +243,7 @@ def test_a_folder_matted_into_itself_mattes_every_input_under_the_tagged_name(tm
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(MatteError, match=r"unknown --format gif.*png.*jpg"):
-        check_options(OutputOptions(background="white", extension="gif"))
+        check_output_options(OutputOptions(background="white", extension="gif"))
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_unknown_format_is_refused() -> None:
 )
 def test_format_refusals_say_what_fits(options: OutputOptions, message: str) -> None:
     with pytest.raises(MatteError, match=message):
-        check_options(options)
+        check_output_options(options)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_format_refusals_say_what_fits(options: OutputOptions, message: str) -> 
     ],
 )
 def test_formats_that_fit(options: OutputOptions) -> None:
-    check_options(options)
+    check_output_options(options)
 
 
 def test_an_eight_bit_matte_may_be_a_jpeg_file(tmp_path: Path) -> None:

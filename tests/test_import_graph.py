@@ -134,6 +134,15 @@ def test_model_files_never_import_training() -> None:
         assert not training, f"{name} imports {', '.join(training)}"
 
 
+def test_the_data_pipeline_takes_the_transition_band_without_the_losses() -> None:
+    """The losses' transition band is plain numbers (:mod:`mattecli.transition_band`): the NumPy data
+    pipeline reads it there, without importing the torch losses."""
+    graph = import_graph()
+    assert "mattecli.transition_band" in graph["mattecli.data.augment"]
+    assert "mattecli.losses" not in reachable(graph, "mattecli.data.augment")
+    assert not graph["mattecli.transition_band"]
+
+
 def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> None:
     """The checker itself, on a made-up package: function-level and relative imports are edges,
     ``from package import submodule`` points at the submodule, and a circle is named."""

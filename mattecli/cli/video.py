@@ -84,9 +84,9 @@ def video_command(
     """Matte a video: ProRes 4444 with alpha by default, or a composite with --bg; audio is kept."""
     with cli_errors():
         prefer_sleeping_threads()
-        from mattecli.video import as_frame_fn, check_options, plan_video, run_plan
+        from mattecli.video import as_frame_fn, check_video_options, plan_video, run_plan
 
-        check_options(batch_size, temporal)
+        check_video_options(batch_size, temporal)
         plan = plan_video(input_path, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
         matter = load_matter(model, device, max_size, quiet, refine, tta)
         with _progress_bar(plan, enabled=not quiet and is_interactive()) as progress:

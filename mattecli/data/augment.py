@@ -24,7 +24,7 @@ import numpy as np
 from mattecli.image.conversion import to_uint8
 
 # The transition region is the losses' (the paper's code's thresholds): crops are centred where they act.
-from mattecli.losses import TRANSITION_HIGH, TRANSITION_LOW
+from mattecli.transition_band import in_loss_transition
 
 _RANGE_FIELDS = ("noise_sigma", "blur_sigma", "jpeg_quality", "cutout_height", "cutout_count")
 _INT_RANGE_FIELDS = ("jpeg_quality", "cutout_count")
@@ -134,8 +134,10 @@ def eval_shape(height: int, width: int, size: int) -> tuple[int, int]:
     return max(32, round(height * size / width / 32) * 32), size
 
 
-def resize(array: np.ndarray, width: int, height: int, *, is_alpha: bool) -> np.ndarray:
-    """Resize with area averaging when shrinking, cubic (colour) or linear (alpha) when enlarging."""
+def resize_sample(array: np.ndarray, width: int, height: int, *, is_alpha: bool) -> np.ndarray:
+    """Resize one layer of a training or eval sample (colour or matte; width, then height): area averaging
+    when shrinking, cubic (colour) or linear (alpha) when enlarging. Inference's resize is
+    :func:`mattecli.tiling.resize` (height, then width)."""
     if array.shape[1] == width and array.shape[0] == height:
         return array
     enlarge = cv2.INTER_LINEAR if is_alpha else cv2.INTER_CUBIC
@@ -143,11 +145,6 @@ def resize(array: np.ndarray, width: int, height: int, *, is_alpha: bool) -> np.
     flags = cv2.INTER_AREA if shrinking else enlarge
     out = cv2.resize(array, (width, height), interpolation=flags)
     return np.clip(out, 0.0, 1.0) if is_alpha else out
-
-
-def transition_mask(alpha: np.ndarray) -> np.ndarray:
-    """Boolean map of the transition region (0.05 < alpha < 0.95)."""
-    return (alpha > TRANSITION_LOW) & (alpha < TRANSITION_HIGH)
 
 
 def _pick_centre(
@@ -163,7 +160,7 @@ def _pick_centre(
     height, width = alpha.shape
     centre = None
     if rng.random() < cfg.transition_crop_prob:
-        candidates = np.flatnonzero(transition_mask(alpha))
+        candidates = np.flatnonzero(in_loss_transition(alpha))
         if candidates.size:
             y, x = divmod(int(candidates[rng.integers(candidates.size)]), width)
             jitter = rng.uniform(-side / 4, side / 4, size=2)
@@ -219,8 +216,8 @@ def _axis_aligned_crop(
     x0 = min(max(round(cx - n / 2), 0), width - n)
     y0 = min(max(round(cy - n / 2), 0), height - n)
     window = (slice(y0, y0 + n), slice(x0, x0 + n))
-    out = [resize(c[window], size, size, is_alpha=False) for c in colours]
-    return out, resize(alpha[window], size, size, is_alpha=True)
+    out = [resize_sample(c[window], size, size, is_alpha=False) for c in colours]
+    return out, resize_sample(alpha[window], size, size, is_alpha=True)
 
 
 def _rotated_crop(
@@ -245,7 +242,7 @@ def _rotated_crop(
     matrix[:, 2] += (size / 2 - centre[0], size / 2 - centre[1])
 
     def warp(array: np.ndarray, is_alpha: bool) -> np.ndarray:
-        scaled = resize(array[y0:y1, x0:x1], out_w, out_h, is_alpha=is_alpha)
+        scaled = resize_sample(array[y0:y1, x0:x1], out_w, out_h, is_alpha=is_alpha)
         return cv2.warpAffine(
             scaled, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
         )

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from mattecli.compositing import composite
-from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize
+from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize_sample
 from mattecli.data.reading import SampleError, list_images, read_rgb, read_rgba
 from mattecli.data.source_base import MatteFolderSource, Reporter, Sample, Source, to_float
 from mattecli.data.spec import RGBA_SUFFIXES, SourceSpec, filter_names
@@ -82,7 +82,7 @@ class BackgroundPool:
         crop = background[y0 : y0 + crop_h, x0 : x0 + crop_w]
         if flip and rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return np.ascontiguousarray(resize(crop, width, height, is_alpha=False))
+        return np.ascontiguousarray(resize_sample(crop, width, height, is_alpha=False))
 
 
 class CompositionSource(MatteFolderSource):
@@ -108,8 +108,8 @@ class CompositionSource(MatteFolderSource):
         else:
             height, width = eval_shape(*alpha.shape, size)
             trimap = self._eval_trimap(name, alpha.shape, height, width)
-            foreground = resize(foreground, width, height, is_alpha=False)
-            alpha = resize(alpha, width, height, is_alpha=True)
+            foreground = resize_sample(foreground, width, height, is_alpha=False)
+            alpha = resize_sample(alpha, width, height, is_alpha=True)
         bg_name, background = self.backgrounds.read_random(rng)
         zoom = TRAIN_BACKGROUND_ZOOM if train else (1.0, 1.0)
         background = self.backgrounds.fit(background, rng, height, width, zoom, flip=train)
@@ -201,8 +201,8 @@ def paste_cutout(
     scale = float(rng.uniform(*cfg.cutout_height)) * height / cut_h
     scale = min(scale, 0.95 * width / cut_w)
     new_w, new_h = max(1, round(cut_w * scale)), max(1, round(cut_h * scale))
-    premultiplied = resize(np.ascontiguousarray(premultiplied), new_w, new_h, is_alpha=True)
-    alpha = resize(np.ascontiguousarray(alpha), new_w, new_h, is_alpha=True)
+    premultiplied = resize_sample(np.ascontiguousarray(premultiplied), new_w, new_h, is_alpha=True)
+    alpha = resize_sample(np.ascontiguousarray(alpha), new_w, new_h, is_alpha=True)
     if augment and cfg.max_rotation > 0 and rng.random() < cfg.rotation_prob:
         angle = float(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
         premultiplied, alpha = _rotate_expanded([premultiplied, alpha], angle)

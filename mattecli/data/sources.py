@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize
+from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize_sample
 from mattecli.data.composites import BackgroundPool, CompositionSource, CutoutSource
 from mattecli.data.source_base import MatteFolderSource, Reporter, Sample, Source, to_float
 from mattecli.data.spec import BACKGROUND_FOLDERS, SourceSpec
@@ -32,8 +32,8 @@ class PairSource(MatteFolderSource):
             return Sample(to_float(image), alpha, f"{self.prefix}/{name}")
         height, width = eval_shape(*alpha.shape, size)
         return Sample(
-            to_float(resize(image, width, height, is_alpha=False)),
-            resize(alpha, width, height, is_alpha=True),
+            to_float(resize_sample(image, width, height, is_alpha=False)),
+            resize_sample(alpha, width, height, is_alpha=True),
             f"{self.prefix}/{name}",
             self._eval_trimap(name, alpha.shape, height, width),
         )

@@ -48,7 +48,7 @@ _EXPORTS = {
     "collect_inputs": "inputs",
     "OUTPUT_TAGS": "outputs",
     "OutputOptions": "outputs",
-    "check_options": "outputs",
+    "check_output_options": "outputs",
     "format_refusal": "outputs",
     "is_own_output": "outputs",
     "preview_path": "outputs",

@@ -41,7 +41,7 @@ class OutputOptions:
         return "composite" if self.background else "rgba"
 
 
-def check_options(options: OutputOptions) -> None:
+def check_output_options(options: OutputOptions) -> None:
     """Reject contradictory flags and unwritable formats before any work starts."""
     if options.depth not in (8, 16):
         raise UsageError(f"--depth must be 8 or 16, got {options.depth}")

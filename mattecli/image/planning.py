@@ -38,7 +38,7 @@ from mattecli.image.inputs import collect_inputs, identity
 from mattecli.image.outputs import (
     OUTPUT_TAGS,
     OutputOptions,
-    check_options,
+    check_output_options,
     format_refusal,
     is_own_output,
     normal_extension,
@@ -84,7 +84,7 @@ def plan_jobs(inputs: list[str], output: str | Path | None, options: OutputOptio
     for how the name decides. Pass it as the user wrote it: a trailing ``/`` matters. Raises MatteError
     for anything the run would otherwise find out only after loading the model.
     """
-    check_options(options)
+    check_output_options(options)
     text = None if output is None else os.fspath(output)
     to_stdout = text == "-" or (text is None and "-" in inputs)
     if to_stdout and sys.stdout.isatty():

@@ -57,7 +57,7 @@ __all__ = [
     "decode_metadata",
     "export_onnx",
     "exportable",
-    "load_model",
+    "network_to_export",
     "onnx_metadata",
     "parse_outputs",
     "read_onnx_metadata",
@@ -94,7 +94,8 @@ def export_onnx(
 
     Args:
         model: A ``.safetensors`` weights file, a model name (``default``, ``lite``, see ``matte models``),
-            a training run folder (its newest checkpoint) or a ``.pt`` checkpoint.
+            a training run folder (its newest checkpoint, else its ``model.safetensors``: the one rule of
+            :func:`~mattecli.modelfiles.checkpoint.run_model_file`) or a ``.pt`` checkpoint.
         output: The ``.onnx`` file to write.
         outputs: Graph outputs: ``alpha`` (default), or names from :data:`OUTPUTS` (``"alpha,beta"``,
             ``"all"``).
@@ -106,7 +107,7 @@ def export_onnx(
     if half:
         raise UsageError("--half is for .safetensors weights; ONNX files hold float32", output)
     onnx = import_onnx()
-    net, provenance = load_model(model)
+    net, provenance = network_to_export(model)
     graph = onnx.load_from_string(_trace(exportable(net, names), names))
     _describe(graph, net.config, names, provenance)
     onnx.checker.check_model(graph)
@@ -115,7 +116,7 @@ def export_onnx(
     return output
 
 
-def load_model(spec: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+def network_to_export(spec: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
     """The eval-mode network and the provenance to write into the ONNX file, from anything
     :func:`mattecli.modelfiles.loading.load_model` takes except an ONNX file (the graph is traced from PyTorch).
 

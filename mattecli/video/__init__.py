@@ -32,7 +32,7 @@ _EXPORTS = {
     "ffmpeg_exe": "ffmpeg",
     "probe": "ffmpeg",
     "VideoPlan": "planning",
-    "check_options": "planning",
+    "check_video_options": "planning",
     "parse_time": "planning",
     "plan_video": "planning",
     "FrameFn": "pipeline",

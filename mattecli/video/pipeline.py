@@ -43,7 +43,7 @@ from mattecli.video.pixels import check_mattes, encoder_pixels
 from mattecli.video.planning import (
     VIDEO_SUFFIXES,
     VideoPlan,
-    check_options,
+    check_video_options,
     frames_missing,
     partial_message,
     plan_video,
@@ -167,7 +167,7 @@ def run_plan(
     progress: ProgressFn | None = None,
 ) -> VideoReport:
     """Run a planned job; the output appears under its final name only if everything succeeded."""
-    check_options(batch_size, temporal)
+    check_video_options(batch_size, temporal)
     if progress and not callable(progress):
         raise TypeError("progress must be a function (done, total) or None")
     began = time.perf_counter()

@@ -74,7 +74,7 @@ def plan_video(
     return VideoPlan(info, fmt, start_s, end_s, rate, frames, bg, overwrite)
 
 
-def check_options(batch_size: int, temporal: float) -> None:
+def check_video_options(batch_size: int, temporal: float) -> None:
     """The run's own options (the command line checks them before loading the model, run_plan again)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
