@@ -153,12 +153,10 @@ def load_model(source: str | os.PathLike[str] | ModelSource, device: Any = "cpu"
 
     ONNX files run on the CPU only; another device is refused.
     """
-    import torch
 
     where = source if isinstance(source, ModelSource) else locate(source)
     if where.format == ONNX:
-        if torch.device(device).type != "cpu":
-            raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {device}", where.path)
+        check_onnx_device(device, where.path)
         from mattecli.modelfiles.onnx_model import OnnxNet
 
         net = OnnxNet(where.path)
@@ -174,6 +172,15 @@ def load_model(source: str | os.PathLike[str] | ModelSource, device: Any = "cpu"
         net = net_from_checkpoint(state, path)
         net.provenance = provenance_from_checkpoint(state, path)
     return LoadedModel(net.to(device).eval(), net.config, net.provenance, where.kind, where.path)
+
+
+def check_onnx_device(device: Any, path: Path) -> None:
+    """Refuse running an ONNX file anywhere but on the CPU (onnxruntime's CPU provider is what mattecli
+    runs), in one line naming the file: the one statement of that rule."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {device}", path)
 
 
 def read_tensors(source: str | os.PathLike[str]) -> ModelTensors:
