@@ -231,3 +231,18 @@ def test_matte_image_names_a_file_that_is_no_model(tmp_path: Path) -> None:
     assert result.exit_code == 1 and not (tmp_path / "o.png").exists()
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [f"error: {photo}: not a model file (it is a PNG image)"], result.stderr
+
+
+def test_loading_a_run_folder_does_not_import_training(run) -> None:
+    """Issue 25 item 1: the checkpoint format and the run-folder rule are model files; loading a run
+    folder (as Matter does) must not pull in the trainer, run config, averaging or export."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mattecli.modelfiles.loading import load_model; "
+        f"load_model({str(run.run_dir)!r}); "
+        "print(sorted(m for m in sys.modules if m.startswith('mattecli.training')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
