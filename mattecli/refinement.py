@@ -60,11 +60,14 @@ GUIDE_EPS = 1e-3
 smaller follows the photo's edges more closely."""
 
 
-def check_refinement(name: str) -> str:
-    """``name`` if it is one of :data:`REFINEMENTS`, else ValueError naming them."""
+def check_refinement(name: object) -> str:
+    """``name`` if it is one of :data:`REFINEMENTS`, else a MatteError naming them (as Matter's other bad
+    arguments)."""
+    from mattecli.errors import MatteError
+
     if name not in REFINEMENTS:
-        raise ValueError(f"refinement must be one of {', '.join(REFINEMENTS)}; got {name!r}")
-    return name
+        raise MatteError(f"refinement must be one of {', '.join(REFINEMENTS)}, got {name!r}")
+    return str(name)
 
 
 def band_margin(scale: float) -> int:

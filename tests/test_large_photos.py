@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_scene, trained_tiny_net
 
+from mattecli.errors import MatteError
 from mattecli.foreground import estimate_foreground, estimate_foreground_where_needed
 from mattecli.inference import Matter
 from mattecli.refinement import band_margin, band_weights, upsampled_window
@@ -57,6 +58,11 @@ def test_refinement_keeps_confident_pixels_and_refines_the_band(refinement: str)
         pixels
     )
     assert np.abs(old - coarse)[confident].max() > 0.1
+
+
+def test_an_unknown_refinement_is_refused_with_the_choices() -> None:
+    with pytest.raises(MatteError, match=r"refinement must be one of tiles, band, guided, band\+guided"):
+        Matter(trained_tiny_net(), device="cpu", refinement="sharp")
 
 
 def test_upsampled_window_matches_a_whole_resize() -> None:
