@@ -43,6 +43,21 @@ STRIP_PIXELS = 1 << 21
 """Pixels per strip (about 2 MP): the buffers then take about 200 MB per image whatever its size
 (beyond input and output), at the price of recomputing ~95 overlap rows per strip."""
 
+TILE = 512
+"""Side of the tiles :func:`estimate_foreground_where_needed` skips or computes."""
+
+REACH = LARGE_WINDOW // 2 + SMALL_WINDOW // 2
+"""How far (in pixels) the estimate at one pixel looks: the first pass's window around every pixel that
+the second pass reads. A tile computed with this much context on every side comes out exactly as in the
+whole image."""
+
+WHOLE_SHARE = 0.6
+"""When the needed spans cover more than this share of the photo, the whole-image estimate runs instead:
+spans cost about 1.3x per pixel (overlap, buffers; 12 MP portrait, 2-core CPU)."""
+
+OPAQUE, VISIBLE = 254.5 / 255, 0.5 / 255
+"""Alpha at or above ``OPAQUE`` is 255 in an 8-bit output, below ``VISIBLE`` it is 0."""
+
 _RECIPROCAL_255 = float(np.float32(1.0 / 255.0))
 
 _EPS = 1e-5
@@ -94,6 +109,90 @@ def estimate_foreground(
         on_device = torch.empty(result_t.shape, dtype=result_t.dtype, device=target)
         result_t.copy_(estimate_foreground_torch(image_t, alpha_t, out=on_device, **options))
     return result
+
+
+def estimate_foreground_where_needed(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    out: np.ndarray | None = None,
+    tile: int = TILE,
+    opaque: float = OPAQUE,
+    visible: float = VISIBLE,
+) -> np.ndarray:
+    """:func:`estimate_foreground` (CPU), computed only on the tiles where it can differ from the picture.
+
+    Opaque pixels keep the picture's colour, and transparent ones farther than :data:`REACH` from any
+    visible pixel keep it too (their window holds no foreground). "Opaque" and "transparent" are as the
+    8-bit output sees them (alpha rounding to 255 or 0): a network's alpha is 0.9995 rather than 1 inside a
+    person, where the estimate moves the colour by a fraction of a code. So a tile is computed only when it
+    holds a pixel whose alpha rounds below 255 and its context one whose alpha rounds above 0; it is
+    computed with :data:`REACH` pixels of context on every side, which makes it equal to the whole-image
+    estimate (bit for bit in uint8). Every other tile copies the picture. The needed tiles of one row of
+    tiles run as one span (first to last needed tile): a call per tile costs half as much again in overlap
+    and buffers. ``opaque`` and ``visible`` move the thresholds (e.g. to the soft band's bounds of
+    :mod:`mattecli.certainty`, which skips more of a hazy matte but no longer equals the whole estimate).
+    When the spans would cover most of the photo (:data:`WHOLE_SHARE`) the whole-image estimate runs. On a photo of a person most of
+    the frame is either inside the person or far from them: a 12 MP photo's decontamination took 4.8 s
+    whole (2-core CPU), a fraction of that in tiles.
+    """
+    from mattecli.image.conversion import row_strips, to_uint8, unit_float
+
+    pixels = np.asarray(image)
+    matte = _as_unit_float(np.asarray(alpha), "alpha")
+    if matte.ndim == 3 and matte.shape[2] == 1:
+        matte = matte[:, :, 0]
+    height, width = matte.shape
+    result = np.empty((height, width, 3), np.float32) if out is None else out
+    if pixels.shape != (height, width, 3) or result.shape != pixels.shape:
+        raise ValueError(f"image {pixels.shape}, alpha {matte.shape} and out {result.shape} do not match")
+    spans = {
+        y0: _needed_columns(matte, y0, min(y0 + tile, height), tile, opaque, visible)
+        for y0 in range(0, height, tile)
+    }
+    needed = sum((min(y0 + tile, height) - y0) * (x1 - x0) for y0, (x0, x1) in _present(spans))
+    if needed > WHOLE_SHARE * height * width:
+        # A hazy matte (soft pixels all over the frame) leaves little to skip: one pass is cheaper.
+        return estimate_foreground(pixels, matte, out=result)
+    for rows in row_strips(result):
+        if result.dtype == pixels.dtype == np.uint8:
+            result[rows] = pixels[rows]
+        else:
+            colour = unit_float(pixels[rows])
+            result[rows] = to_uint8(colour) if result.dtype == np.uint8 else colour
+    for y0, (x0, x1) in _present(spans):
+        y1 = min(y0 + tile, height)
+        top, left = max(y0 - REACH, 0), max(x0 - REACH, 0)
+        bottom, right = min(y1 + REACH, height), min(x1 + REACH, width)
+        scratch = np.empty((bottom - top, right - left, 3), result.dtype)
+        # Contiguous copies: the estimate reads strided crops at half the speed.
+        crop = np.ascontiguousarray(pixels[top:bottom, left:right])
+        estimate_foreground(crop, np.ascontiguousarray(matte[top:bottom, left:right]), out=scratch)
+        result[y0:y1, x0:x1] = scratch[y0 - top : y1 - top, x0 - left : x1 - left]
+    return result
+
+
+def _present(spans: dict[int, tuple[int, int] | None]) -> list[tuple[int, tuple[int, int]]]:
+    return [(y0, span) for y0, span in spans.items() if span is not None]
+
+
+def _needed_columns(
+    matte: np.ndarray, y0: int, y1: int, tile: int, opaque: float, visible: float
+) -> tuple[int, int] | None:
+    """Columns [x0, x1) from the first to the last tile of rows [y0, y1) that holds a pixel below
+    ``opaque`` with a pixel at or above ``visible`` within :data:`REACH`; None when no tile does."""
+    height, width = matte.shape
+    rows = matte[y0:y1]
+    context = matte[max(y0 - REACH, 0) : min(y1 + REACH, height)]
+    needed = [
+        x0
+        for x0 in range(0, width, tile)
+        if (rows[:, x0 : x0 + tile] < opaque).any()
+        and (context[:, max(x0 - REACH, 0) : x0 + tile + REACH] >= visible).any()
+    ]
+    if not needed:
+        return None
+    return needed[0], min(needed[-1] + tile, width)
 
 
 @torch.inference_mode()

@@ -166,3 +166,10 @@ def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     shrinking = height * width < array.shape[0] * array.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(array, (width, height), interpolation=interpolation).astype(np.float32)
+
+
+def resize_codes(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Shrink integer codes (H x W x C) with area averaging in one call, keeping their dtype (rounded)."""
+    import cv2
+
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_net, synthetic_scene, trained_tiny_net
 
 from mattecli.errors import MatteError
+from mattecli.image.conversion import unit_float
 from mattecli.inference import Matter
 from mattecli.tiling import tile_windows, working_size
 
@@ -167,15 +169,21 @@ def test_tta_applies_to_full_resolution_refinement_and_video_frames() -> None:
 # -- large images: strips and tiles give the whole-image result ------------------------------------
 
 
-def _whole_image_refinement(matter: Matter, rgb: np.ndarray) -> np.ndarray:
-    """predict_alpha as it was computed before strips: full-size coarse, band, tile sums and weights."""
+def _whole_image_refinement(matter: Matter, rgb: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+    """predict_alpha with ``refinement="tiles"`` as it was computed before strips: full-size coarse, band,
+    tile sums and weights. ``codes``: the uint8 picture, which large photos shrink as codes."""
     from mattecli.tiling import resize as _resize
     from mattecli.tiling import tile_weight as _tile_weight
     from mattecli.tiling import uncertain_band as _uncertain_band
     from mattecli.tiling import working_size
 
     height, width = rgb.shape[:2]
-    small = torch.from_numpy(_resize(rgb, *working_size(height, width, matter.max_size))[None])
+    small_size = working_size(height, width, matter.max_size)
+    if codes is not None:
+        shrunk = cv2.resize(codes, small_size[::-1], interpolation=cv2.INTER_AREA)
+        small = torch.from_numpy(unit_float(shrunk)[None])
+    else:
+        small = torch.from_numpy(_resize(rgb, *small_size)[None])
     coarse_small = matter._forward(small.permute(0, 3, 1, 2)).numpy()[0, 0]
     coarse = _resize(coarse_small, height, width)
     band = _resize(_uncertain_band(coarse_small), height, width)
@@ -197,16 +205,16 @@ def _whole_image_refinement(matter: Matter, rgb: np.ndarray) -> np.ndarray:
 
 
 def test_refinement_in_strips_equals_the_whole_image_computation() -> None:
-    matter = Matter(trained_tiny_net(), device="cpu", max_size=64, tile_size=96)
+    matter = Matter(trained_tiny_net(), device="cpu", max_size=64, tile_size=96, refinement="tiles")
     image = _scene(230, 300, seed=5)  # 4 tile rows of 96 px: several strips, with carried overlaps
     as_uint8 = (image * 255 + 0.5).astype(np.uint8)
     rgb = as_uint8.astype(np.float32) * np.float32(1 / 255)
     calls: list[tuple[int, int]] = []
     alpha = matter.predict_alpha(as_uint8, on_tile=lambda done, total: calls.append((done, total)))
-    expected = _whole_image_refinement(matter, rgb)
     assert alpha.dtype == np.float32 and alpha.shape == (230, 300)
-    np.testing.assert_array_equal(alpha, expected)
-    np.testing.assert_array_equal(matter.predict_alpha(rgb), expected)  # float input: the same
+    np.testing.assert_array_equal(alpha, _whole_image_refinement(matter, rgb, as_uint8))
+    # Float input is shrunk as floats.
+    np.testing.assert_array_equal(matter.predict_alpha(rgb), _whole_image_refinement(matter, rgb))
     # One call per refined tile, counting up to the number of tiles that were run.
     count = len(calls)
     assert 1 < count <= len(list(tile_windows(230, 300, 96, matter.tile_overlap)))

@@ -207,7 +207,7 @@ RefineOption = Annotated[
     bool | None,
     typer.Option(
         "--refine/--no-refine",
-        help="Refine edges at full resolution in tiles (default: when the image is over twice --max-size).",
+        help="Refine soft edges at full resolution (default: when the image is over twice --max-size).",
         show_default=False,
     ),
 ]
