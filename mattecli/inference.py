@@ -40,7 +40,7 @@ from mattecli.device import default_half, pick_device
 from mattecli.errors import MatteError
 from mattecli.image.arrays import as_pixels, check_rgb, multiply_alpha
 from mattecli.image.conversion import row_strips, to_uint8, unit_float
-from mattecli.loading import ONNX, ModelSource, load_model, locate
+from mattecli.modelfiles.loading import ONNX, ModelSource, check_onnx_device, load_model, locate
 from mattecli.models import STRIDE, LateFusionNet
 from mattecli.models.batchnorm_folding import fuse_batchnorm
 from mattecli.refinement import REFINEMENT, check_refinement
@@ -108,7 +108,6 @@ class MatteResult:
         Raises ValueError for a background of another shape or dtype, MatteError for a bad colour or path.
         """
         from mattecli.compositing import composite, parse_color, resolve_background
-        from mattecli.errors import MatteError
 
         if isinstance(background, str):
             try:
@@ -125,8 +124,8 @@ class Matter:
     Args:
         model: A built-in name (``default``, ``lite``, see ``matte models``), a ``.safetensors`` path, an
             ``.onnx`` file from ``matte export`` (run by onnxruntime, CPU only), a training checkpoint
-            (``.pt``), a training run folder (its exported weights, or its newest checkpoint when that is
-            newer; see :mod:`mattecli.loading`), or an already built :class:`~mattecli.models.LateFusionNet`.
+            (``.pt``), a training run folder (its newest checkpoint, else its ``model.safetensors``; see
+            :func:`mattecli.modelfiles.checkpoint.run_model_file`), or an already built :class:`~mattecli.models.LateFusionNet`.
         device: ``auto`` (CUDA, then MPS, then CPU), or a torch device string.
         max_size: Long side of the network input (a positive multiple of 32); ``None`` means the model
             config's ``default_size``.
@@ -185,8 +184,7 @@ class Matter:
         """An exported ``.onnx`` file runs through onnxruntime on the CPU (1.2-2.2x the PyTorch path there,
         benchmarks/RESULTS.md); the resolution policy, tiles and TTA stay the same."""
         self.device = pick_device("cpu" if str(device) == "auto" else device)
-        if self.device.type != "cpu":
-            raise MatteError(f"ONNX models run on the CPU (onnxruntime), not {self.device}", source.path)
+        check_onnx_device(self.device, source.path)
         self.net, self.model_name = load_model(source).net, str(source.path)
 
     # -- public API -------------------------------------------------------------------------------

@@ -243,12 +243,23 @@ def refinement_tiles(matter, width: int, height: int) -> int:
     refine = getattr(matter, "refine", None)
     if refine is None:
         refine = max(width, height) > REFINE_FACTOR * matter.max_size
-    return sum(1 for _ in tile_windows(height, width, tile_size, overlap)) if refine else 0
+    if not refine or not runs_network_tiles(matter):
+        return 0
+    return sum(1 for _ in tile_windows(height, width, tile_size, overlap))
+
+
+def runs_network_tiles(matter) -> bool:
+    """Whether ``matter``'s refinement runs the network on full-resolution tiles (``tiles``, ``band``,
+    ``band+guided``); the default guided upsampling does not, so its cost is per megapixel. ``band`` runs
+    only the tiles that meet the soft band: counting all of them is the upper bound admission wants."""
+    return getattr(matter, "refinement", "tiles") != "guided"
 
 
 def tiles_per_megapixel(matter) -> float:
     """Refinement tiles per megapixel of a large photo: each tile adds (tile - overlap)^2 new pixels."""
     tile_size, overlap = getattr(matter, "tile_size", None), getattr(matter, "tile_overlap", None)
     if tile_size is None or overlap is None or getattr(matter, "refine", None) is False:
+        return 0.0
+    if not runs_network_tiles(matter):
         return 0.0
     return 1e6 / (tile_size - overlap) ** 2
