@@ -349,3 +349,16 @@ def test_batches_plan_existing_outputs_for_skipping(tmp_path: Path) -> None:
     jobs = plan_jobs([str(tmp_path / "s")], None, OutputOptions())
     assert _names(jobs) == [("a.jpg", "a.matte.png"), ("b.jpg", "b.matte.png")]
     assert not any(job.strict for job in jobs)
+
+
+def test_inputs_of_one_name_from_two_folders_may_not_share_an_output(tmp_path: Path) -> None:
+    """a/x.png and b/x.png into one folder: the second was skipped as 'exists' (or replaced the first
+    with --overwrite); refused before anything is written, naming both inputs."""
+    first = _image(tmp_path / "a" / "x.png")
+    second = _image(tmp_path / "b" / "x.png")
+    out = tmp_path / "out"
+    for inputs in ([str(first), str(second)], [str(first.parent), str(second.parent)]):
+        for overwrite in (False, True):
+            with pytest.raises(MatteError, match=r"a/x\.png and .*b/x\.png would both be written here"):
+                plan_jobs(inputs, f"{out}/", OutputOptions(overwrite=overwrite))
+    assert not out.exists()
