@@ -441,6 +441,35 @@ def test_variable_frame_rate_keeps_frame_count_and_duration(tmp_path):
     assert audio_seconds(out) == pytest.approx(2.5, abs=0.05)
 
 
+def test_variable_frame_rate_in_matroska_keeps_frame_count_and_duration(tmp_path):
+    """Matroska stores no frame rate: ffmpeg prints the stream's nominal one (its default frame
+    duration) as both average and base rate, so a VFR .mkv / .webm looked constant-rate and came out at
+    the wrong speed (20 frames 1/30 s apart then 10 frames 1/10 s apart -> 30 frames at 30 fps, 1 s
+    instead of about 1.6 s, and out of sync with its audio)."""
+    even = encode(synthetic_frames(48, 36, 30), tmp_path / "even.mkv", rate="30", audio=False)
+    vfr = tmp_path / "vfr.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(even),
+         "-vf", "setpts='if(lt(N,20),N/30,20/30+(N-20)/10)/TB'", "-fps_mode", "vfr",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr)],
+        check=True,
+    )  # fmt: skip
+    source = probe(vfr)
+    assert source.fps == source.tbr == 30  # looks constant-rate
+    out = tmp_path / "out.mov"
+    report = matte_video(vfr, out, KeyMatter(), temporal=0.0, progress=False)
+    assert report.frames == len(decode(out)) == 30
+    assert 18 <= report.frame_rate <= 19.5  # 30 frames over about 1.6 s
+    assert probe(out).duration == pytest.approx(source.duration, abs=0.05)
+
+
+def test_constant_rate_matroska_keeps_its_exact_rate(tmp_path):
+    clip = tmp_path / "ntsc.mkv"
+    encode(synthetic_frames(48, 36, 12), clip, rate="30000/1001", audio=False)
+    report = matte_video(clip, tmp_path / "out.mov", KeyMatter(), temporal=0.0, progress=False)
+    assert report.frames == 12 and report.frame_rate == Fraction(30000, 1001)
+
+
 def test_rotated_clip_is_written_upright_with_the_same_picture(clip, tmp_path):
     rotated = tmp_path / "rotated.mp4"
     subprocess.run(

@@ -69,6 +69,13 @@ class VideoInfo:
     audio_codec: str | None
     stream: int  # ordinal among the file's video streams (cover-art pictures skipped)
     sar: Fraction = Fraction(1)
+    container: str = ""  # ffmpeg's demuxer names, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "matroska,webm"
+
+    @property
+    def rate_is_nominal(self) -> bool:
+        """Whether the printed rates only restate a nominal frame duration rather than the timestamps:
+        Matroska / WebM store none per stream, so a variable-rate .mkv can print as constant."""
+        return "matroska" in self.container
 
     @property
     def variable_frame_rate(self) -> bool:
@@ -128,6 +135,7 @@ def parse_probe(path: Path, text: str) -> VideoInfo:
         audio_codec=re.search(r": Audio: ([\w-]+)", audios[0]).group(1) if audios else None,
         stream=[b for b in blocks if ": Video: " in b.split("\n", 1)[0]].index(video),
         sar=sar,
+        container=header.group(1),
     )
 
 

@@ -124,9 +124,10 @@ def _timing(info: VideoInfo, start: float | None, end: float | None) -> tuple[Fr
 
     Constant-rate sources: the stream's own (average) rate. Variable-rate ones: one decoding pass
     counts the frames and measures the video's duration, and the rate is count / duration, so that
-    both match the input.
+    both match the input. Matroska / WebM print a nominal rate whatever the timestamps do, so they are
+    counted too, and keep their printed rate where the count agrees with it.
     """
-    if not info.variable_frame_rate:
+    if not info.variable_frame_rate and not info.rate_is_nominal:
         stop = end if end is not None else info.duration
         duration = None if stop is None else max(0.0, stop - (start or 0.0))
         return info.fps, (round(duration * info.fps) if duration else None)
@@ -135,7 +136,10 @@ def _timing(info: VideoInfo, start: float | None, end: float | None) -> tuple[Fr
         raise MatteError("no video frames could be decoded", info.path)
     if duration <= 0:
         return info.fps or info.tbr or Fraction(25), frames
-    return (frames / duration).limit_denominator(1001), frames
+    measured = frames / duration
+    if not info.variable_frame_rate and abs(measured - info.fps) <= info.fps / 500:
+        return info.fps, frames  # a constant-rate Matroska file: its exact rate (30000/1001, not 29.97)
+    return measured.limit_denominator(1001), frames
 
 
 def frames_missing(expected: int | None, decoded: int) -> bool:
