@@ -878,3 +878,12 @@ def test_real_matter_on_a_tiny_model(clip, tmp_path):
     assert report.frames == 36
     pixels = decode(tmp_path / "o.webm", decoder=("-c:v", "libvpx-vp9"))
     assert pixels.shape == (36, 50, 66, 4) and pixels[..., 3].std() > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_a_named_pipe_is_refused_at_once_instead_of_hanging(tmp_path):
+    """ffmpeg waited for a writer for ever on a FIFO; <(cat clip.mp4) said 'No such file or directory'."""
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(MatteError, match=r"clip\.mp4: is not a regular file \(a pipe or device\)"):
+        probe(fifo)

@@ -91,6 +91,8 @@ def probe(path: Path) -> VideoInfo:
         raise MatteError("no such file", path)
     if path.is_dir():
         raise MatteError("is a folder, not a video file", path)
+    if not path.is_file():  # a named pipe or <(process substitution): read once, and it is read twice
+        raise MatteError("is not a regular file (a pipe or device); save the video to a file first", path)
     result = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
         stdin=subprocess.DEVNULL,
