@@ -673,6 +673,21 @@ def test_damaged_input_is_an_error_naming_the_missing_frames(streamable_clip, tm
     assert os.listdir(damaged.parent) == [damaged.name]
 
 
+def test_truncated_matroska_is_still_an_error(streamable_clip, tmp_path):
+    """Matroska clips are counted before matting (their printed rate is nominal); a constant-rate one
+    must still expect the frames its duration promises, or a cut file would pass as complete."""
+    whole = tmp_path / "whole.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(streamable_clip), "-c", "copy", str(whole)], check=True
+    )
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    key = KeyMatter()
+    with pytest.raises(MatteError) as error:
+        matte_video(cut, tmp_path / "o.mov", key, temporal=0.0)
+    assert re.search(rf"only {len(key.all_frames)} of 7[56] frames could be decoded", _one_line(error))
+
+
 def test_allow_partial_writes_the_frames_that_decode(streamable_clip, tmp_path):
     damaged = _damaged(streamable_clip, tmp_path, "truncated")
     key = KeyMatter()

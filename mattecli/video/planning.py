@@ -127,19 +127,24 @@ def _timing(info: VideoInfo, start: float | None, end: float | None) -> tuple[Fr
     both match the input. Matroska / WebM print a nominal rate whatever the timestamps do, so they are
     counted too, and keep their printed rate where the count agrees with it.
     """
-    if not info.variable_frame_rate and not info.rate_is_nominal:
+    if not info.variable_frame_rate:
         stop = end if end is not None else info.duration
         duration = None if stop is None else max(0.0, stop - (start or 0.0))
-        return info.fps, (round(duration * info.fps) if duration else None)
+        expected = round(duration * info.fps) if duration else None
+        if not info.rate_is_nominal:
+            return info.fps, expected
     frames, duration = count_frames(info.path, info, trim_args(start, end))
     if frames == 0:
         raise MatteError("no video frames could be decoded", info.path)
+    if not info.variable_frame_rate and (
+        duration <= 0 or abs(frames / duration - info.fps) <= info.fps / 500
+    ):
+        # A constant-rate Matroska file: its exact rate (30000/1001, not 29.97), and the frame count its
+        # duration promises, so that a truncated file is still found (frames_missing).
+        return info.fps, expected
     if duration <= 0:
         return info.fps or info.tbr or Fraction(25), frames
-    measured = frames / duration
-    if not info.variable_frame_rate and abs(measured - info.fps) <= info.fps / 500:
-        return info.fps, frames  # a constant-rate Matroska file: its exact rate (30000/1001, not 29.97)
-    return measured.limit_denominator(1001), frames
+    return (frames / duration).limit_denominator(1001), frames
 
 
 def frames_missing(expected: int | None, decoded: int) -> bool:
