@@ -362,3 +362,14 @@ def test_inputs_of_one_name_from_two_folders_may_not_share_an_output(tmp_path: P
             with pytest.raises(MatteError, match=r"a/x\.png and .*b/x\.png would both be written here"):
                 plan_jobs(inputs, f"{out}/", OutputOptions(overwrite=overwrite))
     assert not out.exists()
+
+
+def test_an_output_below_a_file_is_refused_while_planning(tmp_path: Path) -> None:
+    """-o photo.jpg/out.png was found only when writing, after the model had loaded and run."""
+    source = _image(tmp_path / "a.png")
+    photo = _image(tmp_path / "photo.jpg")
+    for output in (photo / "out.png", f"{photo}/cut/"):
+        with pytest.raises(
+            MatteError, match=r"photo\.jpg: is a file, not a folder: cannot write .*(out|a)\.png inside it"
+        ):
+            plan_jobs([str(source)], output, OutputOptions())

@@ -822,6 +822,16 @@ def test_bad_options_fail_before_any_work(clip, tmp_path, kwargs, message):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_output_below_a_file_fails_before_any_work(clip, tmp_path):
+    """-o clip.mp4/frames/ was found only when writing, after the model had loaded."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for output in (notes / "frames", notes / "sub" / "o.mov"):
+        with pytest.raises(MatteError, match=r"notes\.txt: is a file, not a folder: cannot write"):
+            plan_video(clip, output, codec="png" if output.suffix == "" else None)
+    assert notes.read_text() == "mine"
+
+
 # -- temporal ------------------------------------------------------------------------------------------
 
 

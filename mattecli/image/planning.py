@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError
 from mattecli.image.decoding import LoadedImage, decode_image
 from mattecli.image.inputs import collect_inputs, identity
@@ -102,6 +103,9 @@ def plan_jobs(inputs: list[str], output: str | Path | None, options: OutputOptio
         jobs, sources = _folder_jobs(sources, None if text is None else Path(text), options, single)
         _refuse_shared_outputs(jobs, options)
     _refuse_replacing_inputs(jobs, sources, options)
+    targets = {job.target.parent: job.target for job in jobs if job.target != STDOUT}
+    for target in targets.values():
+        refuse_a_file_in_the_way(target)  # -o photo.jpg/out.png: before the model loads
     if not options.overwrite:
         _refuse_existing(jobs, options)
     return jobs

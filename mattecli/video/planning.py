@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError, UsageError
 from mattecli.video.ffmpeg import VideoInfo, count_frames, probe
 from mattecli.video.formats import OutputFormat, resolve_output
@@ -65,6 +66,7 @@ def plan_video(
     fmt = resolve_output(source, target, codec, bg is not None, info.width)
     if fmt.path.resolve() == source.resolve():
         raise MatteError("output would replace the input", fmt.path)
+    refuse_a_file_in_the_way(fmt.path)  # -o clip.mp4/frames/: before the model loads
     if fmt.path.exists() and not overwrite:
         raise MatteError("exists (use --overwrite)", fmt.path)
     if bg is not None:
