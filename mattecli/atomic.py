@@ -72,6 +72,7 @@ def atomic_folder(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         temporary = path.parent / f".{path.name[:100]}.{_owner()}-{secrets.token_hex(4)}.partial"
         temporary.mkdir()
     except OSError as error:
+        refuse_a_file_in_the_way(path)
         raise MatteError(f"cannot write to this folder ({describe_error(error)})", path.parent) from None
     try:
         yield temporary
@@ -106,11 +107,21 @@ def _check_destination(path: Path, overwrite: bool) -> None:
         raise MatteError("exists (use --overwrite)", path)
 
 
+def refuse_a_file_in_the_way(path: Path) -> None:
+    """``-o photo.jpg/out.png``: the folder to create is an existing file; say so, not 'File exists'."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MatteError(f"is a file, not a folder: cannot write {path} inside it", parent)
+            return
+
+
 def _create_temporary(folder: Path, path: Path) -> Path:
     """Create an empty, hidden, uniquely named file in ``folder`` (normal permissions via umask)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        refuse_a_file_in_the_way(path)
         raise MatteError(f"cannot create output folder ({describe_error(error)})", folder) from None
     stem = path.stem[:100]
     for _ in range(10):

@@ -306,8 +306,13 @@ def _output_files(out: Path, overwrite: bool) -> dict[str, Path]:
     existing = [p for p in files.values() if p.exists()]
     if existing and not overwrite:
         raise MatteError("results already exist (pass --overwrite to replace them)", existing[0])
-    if out.exists() and not out.is_dir():
-        raise MatteError("--out must be a folder", out)
+    for folder in (out, *out.parents):  # found now, not after scoring every image
+        if folder.exists():
+            if not folder.is_dir():
+                raise MatteError(
+                    "--out must be a folder" if folder == out else "is a file, not a folder", folder
+                )
+            break
     return files
 
 

@@ -105,7 +105,8 @@ class MatteResult:
 
         ``background``: a colour (name or hex), an image path (cover-resized), one RGB colour as an array of
         3, or an H x W x 3 image; arrays may be float in [0, 1], uint8 or uint16 (scaled by their range).
-        Raises ValueError for a background of another shape or dtype, MatteError for a bad colour or path.
+        Raises ValueError for a background of another shape or dtype or a float one outside [0, 1] (8-bit
+        codes as float), MatteError for a bad colour or path.
         """
         from mattecli.compositing import composite, parse_color, resolve_background
 
@@ -115,7 +116,15 @@ class MatteResult:
                 background = np.asarray(parse_color(background), np.float32)
             except MatteError:
                 background = resolve_background(background, self.alpha.shape[:2])
-        return composite(self.foreground_pixels, self.alpha, np.asarray(background), dtype=dtype)
+        background = np.asarray(background)
+        if background.dtype.kind == "f" and background.size:
+            low, high = float(background.min()), float(background.max())
+            if not 0.0 <= low <= high <= 1.0:
+                raise ValueError(
+                    f"a float background must hold values in [0, 1], got {low:g} to {high:g} (divide 8-bit "
+                    "codes by 255, or pass a uint8 array)"
+                )
+        return composite(self.foreground_pixels, self.alpha, background, dtype=dtype)
 
 
 class Matter:

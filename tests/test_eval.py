@@ -179,3 +179,16 @@ def test_size_mismatches_are_reported_with_both_sizes(
         f"{data / 'alpha' / 'a.png'}: matte is 60x50 but its image is 80x72; skipped",
         f"{data / 'alpha' / 'b.png'}: trimap is 40x30 but the matte is 80x72; skipped",
     ]
+
+
+def test_an_out_below_a_file_is_refused_before_scoring(tmp_path: Path) -> None:
+    """--out notes.txt/results failed only when writing, after every image had been scored."""
+    from mattecli.errors import MatteError
+    from mattecli.evaluation import _output_files
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(MatteError, match=r"notes\.txt: is a file, not a folder"):
+        _output_files(notes / "results", overwrite=False)
+    with pytest.raises(MatteError, match=r"notes\.txt: --out must be a folder"):
+        _output_files(notes, overwrite=True)

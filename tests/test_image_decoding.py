@@ -3,6 +3,7 @@ one-line errors for broken files, and the stored codes of big images."""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -333,3 +334,12 @@ def test_sixteen_bit_colour_decodes_in_rgb_order(tmp_path: Path) -> None:
     with_alpha = read_image(tmp_path / "a.png")
     np.testing.assert_array_equal(with_alpha.pixels, rgb)
     np.testing.assert_array_equal(with_alpha.alpha_pixels, rgba[:, :, 3])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_a_named_pipe_is_not_called_an_empty_file(tmp_path: Path) -> None:
+    """Matter().matte('pipe.jpg') (or --bg pipe.png) said 'is an empty file (0 bytes)'."""
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(MatteError, match=r"pipe\.jpg: is not a regular file \(a pipe or device\)"):
+        decoding.read_image(fifo)

@@ -130,3 +130,23 @@ def test_tile_progress_bar_on_a_terminal_only(tmp_path: Path, tiny_weights: Path
     assert b"refining" in shown and re.search(rb"(?<!\d)(\d+)/\1(?!\d)", shown)
     piped = subprocess.run([*command, "-o", str(tmp_path / "pipe.png")], capture_output=True, timeout=300)
     assert piped.returncode == 0 and b"refining" not in piped.stderr
+
+
+def test_an_output_name_too_long_fails_that_image_only(tmp_path: Path) -> None:
+    """In a folder, an image whose NAME.matte.png is over the file system's 255 bytes ended the whole
+    batch with 'File name too long': no summary, and the images after it never ran."""
+    from mattecli.inference import Matter
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    image, _ = synthetic_scene(24, 32)
+    pixels = (image * 255 + 0.5).astype(np.uint8)
+    for name in ("a.png", "n" * 250 + ".png", "z.png"):
+        Image.fromarray(pixels).save(shots / name)
+    matter = Matter(make_tiny_net(), device="cpu", max_size=64)
+    options = OutputOptions()
+    summary = run_jobs(matter, plan_jobs([str(shots)], None, options), options)
+    assert summary.done == 2 and (shots / "z.matte.png").exists()
+    assert [
+        (path.name[:3], reason.endswith(".matte.png: File name too long")) for path, reason in summary.failed
+    ] == [("nnn", True)]

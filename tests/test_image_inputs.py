@@ -60,3 +60,16 @@ def test_collect_errors(tree: Path) -> None:
         collect_inputs([str(tree / "shots" / "*.tiff")])
     with pytest.raises(MatteError, match="no images"):
         collect_inputs([str(tree / "empty")])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_a_pipe_or_broken_link_named_as_input_says_what_it_is(tmp_path: Path) -> None:
+    """Both said 'no such file or folder', although `ls` shows them."""
+    fifo = tmp_path / "b.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(MatteError, match=r"b\.jpg: is not a regular file \(a pipe or device\)"):
+        collect_inputs([str(fifo)])
+    link = tmp_path / "gone.jpg"
+    link.symlink_to(tmp_path / "moved.jpg")
+    with pytest.raises(MatteError, match=r"gone\.jpg: is a broken symbolic link \(to .*moved\.jpg\)"):
+        collect_inputs([str(link)])

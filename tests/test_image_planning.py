@@ -349,3 +349,27 @@ def test_batches_plan_existing_outputs_for_skipping(tmp_path: Path) -> None:
     jobs = plan_jobs([str(tmp_path / "s")], None, OutputOptions())
     assert _names(jobs) == [("a.jpg", "a.matte.png"), ("b.jpg", "b.matte.png")]
     assert not any(job.strict for job in jobs)
+
+
+def test_inputs_of_one_name_from_two_folders_may_not_share_an_output(tmp_path: Path) -> None:
+    """a/x.png and b/x.png into one folder: the second was skipped as 'exists' (or replaced the first
+    with --overwrite); refused before anything is written, naming both inputs."""
+    first = _image(tmp_path / "a" / "x.png")
+    second = _image(tmp_path / "b" / "x.png")
+    out = tmp_path / "out"
+    for inputs in ([str(first), str(second)], [str(first.parent), str(second.parent)]):
+        for overwrite in (False, True):
+            with pytest.raises(MatteError, match=r"a/x\.png and .*b/x\.png would both be written here"):
+                plan_jobs(inputs, f"{out}/", OutputOptions(overwrite=overwrite))
+    assert not out.exists()
+
+
+def test_an_output_below_a_file_is_refused_while_planning(tmp_path: Path) -> None:
+    """-o photo.jpg/out.png was found only when writing, after the model had loaded and run."""
+    source = _image(tmp_path / "a.png")
+    photo = _image(tmp_path / "photo.jpg")
+    for output in (photo / "out.png", f"{photo}/cut/"):
+        with pytest.raises(
+            MatteError, match=r"photo\.jpg: is a file, not a folder: cannot write .*(out|a)\.png inside it"
+        ):
+            plan_jobs([str(source)], output, OutputOptions())

@@ -298,6 +298,20 @@ def test_composite_returns_uint8_by_default_and_float_on_request() -> None:
         result.composite("white", dtype=np.int32)
 
 
+def test_composite_refuses_a_float_background_of_8_bit_codes() -> None:
+    """composite(np.array([0., 128., 255.])) was clipped to (0, 1, 1): cyan instead of a blue, silently,
+    where the same mistake in an input image is refused."""
+    matter = Matter(make_tiny_net(spread=20.0), device="cpu", max_size=64)
+    result = matter.matte((_scene(40, 56, seed=8) * 255 + 0.5).astype(np.uint8))
+    for background in (np.array([0.0, 128.0, 255.0]), np.full((40, 56, 3), 255.0, np.float32)):
+        with pytest.raises(
+            ValueError, match=r"float background must hold values in \[0, 1\], got [0-9]+ to 255"
+        ):
+            result.composite(background)
+    with pytest.raises(ValueError, match="got nan to nan"):
+        result.composite(np.full(3, np.nan))
+
+
 # -- the input's own alpha ---------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ from conftest import synthetic_scene
 from PIL import Image
 from typer.testing import CliRunner
 
-from mattecli.atomic import atomic_output, remove_stale_temporaries
+from mattecli.atomic import atomic_folder, atomic_output, remove_stale_temporaries
 from mattecli.cli.app import app
+from mattecli.errors import MatteError
 from mattecli.video import matte_video
 from mattecli.video.ffmpeg import ffmpeg_exe
 
@@ -161,3 +162,19 @@ def test_the_temporary_name_says_which_process_on_which_machine_owns_it(tmp_path
         assert re.fullmatch(
             rf"\.clip\.matte\.{os.getpid()}-[0-9a-f]{{6}}-[0-9a-f]{{8}}\.partial\.mov", temporary.name
         )
+
+
+@pytest.mark.parametrize("below", ["out.png", "sub/out.png"])
+def test_an_output_below_a_file_says_that_the_file_is_in_the_way(tmp_path: Path, below: str) -> None:
+    """-o photo.jpg/out.png said 'photo.jpg: cannot create output folder (File exists)'."""
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not a folder")
+    message = r"photo\.jpg: is a file, not a folder: cannot write .*out\.png inside it"
+    with pytest.raises(MatteError, match=message), atomic_output(photo / below):
+        pass
+    with (
+        pytest.raises(MatteError, match=r"photo\.jpg: is a file, not a folder"),
+        atomic_folder(photo / "frames"),
+    ):
+        pass
+    assert photo.read_bytes() == b"not a folder"

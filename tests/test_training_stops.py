@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from mattecli.errors import MatteError
 from mattecli.modelfiles.checkpoint import list_checkpoints
 from mattecli.modelfiles.config import LITE
 from mattecli.training import RunConfig, prepare_config, train
@@ -115,3 +116,15 @@ def test_a_signal_saves_a_checkpoint_and_exits_like_image_and_video(
     assert f"continue with: matte train --resume {out}" in " ".join(message.split())
     if signum == signal.SIGTERM:
         assert "stopped by SIGTERM" in message
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_out_that_is_a_file_is_refused_before_training(tmp_path: Path, below: str) -> None:
+    """--out notes.txt said 'notes.txt: File exists', after the model and the data were set up."""
+    from mattecli.training.checkpointing import new_run_dir
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(MatteError, match=r"notes\.txt: is a file, not a folder; --out names the run folder"):
+        new_run_dir(str(notes / below), "seg")
+    assert notes.read_text() == "mine"

@@ -441,6 +441,35 @@ def test_variable_frame_rate_keeps_frame_count_and_duration(tmp_path):
     assert audio_seconds(out) == pytest.approx(2.5, abs=0.05)
 
 
+def test_variable_frame_rate_in_matroska_keeps_frame_count_and_duration(tmp_path):
+    """Matroska stores no frame rate: ffmpeg prints the stream's nominal one (its default frame
+    duration) as both average and base rate, so a VFR .mkv / .webm looked constant-rate and came out at
+    the wrong speed (20 frames 1/30 s apart then 10 frames 1/10 s apart -> 30 frames at 30 fps, 1 s
+    instead of about 1.6 s, and out of sync with its audio)."""
+    even = encode(synthetic_frames(48, 36, 30), tmp_path / "even.mkv", rate="30", audio=False)
+    vfr = tmp_path / "vfr.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(even),
+         "-vf", "setpts='if(lt(N,20),N/30,20/30+(N-20)/10)/TB'", "-fps_mode", "vfr",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr)],
+        check=True,
+    )  # fmt: skip
+    source = probe(vfr)
+    assert source.fps == source.tbr == 30  # looks constant-rate
+    out = tmp_path / "out.mov"
+    report = matte_video(vfr, out, KeyMatter(), temporal=0.0, progress=False)
+    assert report.frames == len(decode(out)) == 30
+    assert 18 <= report.frame_rate <= 19.5  # 30 frames over about 1.6 s
+    assert probe(out).duration == pytest.approx(source.duration, abs=0.05)
+
+
+def test_constant_rate_matroska_keeps_its_exact_rate(tmp_path):
+    clip = tmp_path / "ntsc.mkv"
+    encode(synthetic_frames(48, 36, 12), clip, rate="30000/1001", audio=False)
+    report = matte_video(clip, tmp_path / "out.mov", KeyMatter(), temporal=0.0, progress=False)
+    assert report.frames == 12 and report.frame_rate == Fraction(30000, 1001)
+
+
 def test_rotated_clip_is_written_upright_with_the_same_picture(clip, tmp_path):
     rotated = tmp_path / "rotated.mp4"
     subprocess.run(
@@ -644,6 +673,21 @@ def test_damaged_input_is_an_error_naming_the_missing_frames(streamable_clip, tm
     assert os.listdir(damaged.parent) == [damaged.name]
 
 
+def test_truncated_matroska_is_still_an_error(streamable_clip, tmp_path):
+    """Matroska clips are counted before matting (their printed rate is nominal); a constant-rate one
+    must still expect the frames its duration promises, or a cut file would pass as complete."""
+    whole = tmp_path / "whole.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(streamable_clip), "-c", "copy", str(whole)], check=True
+    )
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    key = KeyMatter()
+    with pytest.raises(MatteError) as error:
+        matte_video(cut, tmp_path / "o.mov", key, temporal=0.0)
+    assert re.search(rf"only {len(key.all_frames)} of 7[56] frames could be decoded", _one_line(error))
+
+
 def test_allow_partial_writes_the_frames_that_decode(streamable_clip, tmp_path):
     damaged = _damaged(streamable_clip, tmp_path, "truncated")
     key = KeyMatter()
@@ -778,6 +822,16 @@ def test_bad_options_fail_before_any_work(clip, tmp_path, kwargs, message):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_output_below_a_file_fails_before_any_work(clip, tmp_path):
+    """-o clip.mp4/frames/ was found only when writing, after the model had loaded."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for output in (notes / "frames", notes / "sub" / "o.mov"):
+        with pytest.raises(MatteError, match=r"notes\.txt: is a file, not a folder: cannot write"):
+            plan_video(clip, output, codec="png" if output.suffix == "" else None)
+    assert notes.read_text() == "mine"
+
+
 # -- temporal ------------------------------------------------------------------------------------------
 
 
@@ -849,3 +903,12 @@ def test_real_matter_on_a_tiny_model(clip, tmp_path):
     assert report.frames == 36
     pixels = decode(tmp_path / "o.webm", decoder=("-c:v", "libvpx-vp9"))
     assert pixels.shape == (36, 50, 66, 4) and pixels[..., 3].std() > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_a_named_pipe_is_refused_at_once_instead_of_hanging(tmp_path):
+    """ffmpeg waited for a writer for ever on a FIFO; <(cat clip.mp4) said 'No such file or directory'."""
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(MatteError, match=r"clip\.mp4: is not a regular file \(a pipe or device\)"):
+        probe(fifo)

@@ -66,5 +66,10 @@ def test_folder_that_appears_meanwhile_is_not_replaced(tmp_path):
 def test_unwritable_place_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    with pytest.raises(MatteError, match="cannot write to this folder"), atomic_folder(blocker / "frames"):
+    with (
+        pytest.raises(
+            MatteError, match=r"file\.txt: is a file, not a folder: cannot write .*frames inside it"
+        ),
+        atomic_folder(blocker / "frames"),
+    ):
         pytest.fail("the block must not run")

@@ -148,3 +148,19 @@ def test_file_kind_names_what_people_pass_by_mistake(tmp_path: Path) -> None:
     assert file_kind(tmp_path / "i.jpg") == "a JPEG image"
     assert file_kind(tmp_path / "i.png") == "a PNG image"
     assert file_kind(tmp_path / "i.webp") == "a WebP image"
+
+
+def test_exporting_a_model_name_says_it_needs_no_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matte export lite -o x.safetensors said 'lite: checkpoint or run folder not found'."""
+    from mattecli.training.export import export_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        MatteError, match=r"^lite: is a model name, not a training checkpoint: its weights file"
+    ):
+        export_checkpoint("lite", tmp_path / "x.safetensors")
+    with pytest.raises(MatteError, match="checkpoint or run folder not found"):
+        export_checkpoint("no-such-run", tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()

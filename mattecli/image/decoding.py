@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ def _check_is_nonempty_file(path: Path) -> None:
         raise MatteError(f"cannot read ({describe_error(error)})", path) from None
     if path.is_dir():
         raise MatteError("is a folder, not an image file", path)
+    if not stat.S_ISREG(info.st_mode):  # a named pipe or device: its size says nothing
+        raise MatteError("is not a regular file (a pipe or device)", path)
     if info.st_size == 0:
         raise MatteError("is an empty file (0 bytes)", path)
     if not os.access(path, os.R_OK):

@@ -46,6 +46,10 @@ def _expand_one(text: str, recursive: bool) -> list[tuple[Path, Path]]:
         if not images:
             raise MatteError(f"pattern matches no images ({suffix_list()})", text)
         return images
+    if path.exists():  # a named pipe, socket or device (also <(process substitution))
+        raise MatteError("is not a regular file (a pipe or device); pipe the image to `matte image -`", path)
+    if path.is_symlink():
+        raise MatteError(f"is a broken symbolic link (to {os.readlink(path)})", path)
     if text.strip().lower() in BOOLEAN_WORDS:
         raise MatteError("no such file or folder; on/off flags such as --alpha-only take no value", path)
     raise MatteError("no such file or folder", path)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mattecli.atomic import describe_error
 from mattecli.errors import MatteError
 from mattecli.image.backgrounds import Backdrop, prepare_background
 from mattecli.image.decoding import read_image
@@ -65,18 +66,23 @@ def run_jobs(
     summary = BatchSummary()
     start = time.perf_counter()
     for job in jobs:
-        existing = [path for path in job.files(options) if path != STDOUT and path.exists()]
-        if existing and not options.overwrite:
-            summary.skipped.append(existing[0])
-            status = "skipped"
-        else:
-            try:
+        try:
+            existing = [path for path in job.files(options) if path != STDOUT and path.exists()]
+            if existing and not options.overwrite:
+                summary.skipped.append(existing[0])
+                status = "skipped"
+            else:
                 process_image(matter, job, options, backdrop, on_tile)
                 summary.done += 1
                 status = "done"
-            except MatteError as exc:
-                summary.failed.append((job.source, str(exc)))
-                status = "failed"
+        except MatteError as exc:
+            summary.failed.append((job.source, str(exc)))
+            status = "failed"
+        except OSError as exc:  # e.g. an output name too long for the file system: this image only
+            summary.failed.append(
+                (job.source, str(MatteError(describe_error(exc), exc.filename or job.target)))
+            )
+            status = "failed"
         if on_progress is not None:
             on_progress(job, status)
     summary.seconds = time.perf_counter() - start

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError
 from mattecli.image.decoding import LoadedImage, decode_image
 from mattecli.image.inputs import collect_inputs, identity
@@ -100,7 +101,11 @@ def plan_jobs(inputs: list[str], output: str | Path | None, options: OutputOptio
         jobs = [_file_job(sources, Path(text), options, single)]
     else:
         jobs, sources = _folder_jobs(sources, None if text is None else Path(text), options, single)
+        _refuse_shared_outputs(jobs, options)
     _refuse_replacing_inputs(jobs, sources, options)
+    targets = {job.target.parent: job.target for job in jobs if job.target != STDOUT}
+    for target in targets.values():
+        refuse_a_file_in_the_way(target)  # -o photo.jpg/out.png: before the model loads
     if not options.overwrite:
         _refuse_existing(jobs, options)
     return jobs
@@ -235,6 +240,21 @@ def _refuse_replacing_inputs(jobs: list[ImageJob], sources: list[_Source], optio
             replaced = paths.get(identity(target)) or inodes.get(_inode(target))
             if replaced is not None:
                 raise MatteError(f"output would replace an input ({replaced}); choose another -o", target)
+
+
+def _refuse_shared_outputs(jobs: list[ImageJob], options: OutputOptions) -> None:
+    """Two inputs of the same name (``a/x.png`` and ``b/x.png`` into one folder) must not share an
+    output: the second would be skipped as existing, or replace the first with ``--overwrite``."""
+    writers: dict[Path, Path] = {}
+    for job in jobs:
+        for target in job.files(options):
+            first = writers.setdefault(identity(target), job.source)
+            if first != job.source:
+                raise MatteError(
+                    f"{first} and {job.source} would both be written here; rename one, or matte them "
+                    "into separate -o folders",
+                    target,
+                )
 
 
 def _refuse_existing(jobs: list[ImageJob], options: OutputOptions) -> None:

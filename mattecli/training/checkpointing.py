@@ -88,6 +88,11 @@ def new_run_dir(out: str | None, stage: str) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{stage}-{stamp}"
     run_dir = Path(broadcast_object(str(run_dir)))
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise MatteError("is a file, not a folder; --out names the run folder to create", folder)
+            break
     if list_checkpoints(run_dir):
         raise MatteError(
             "run folder already has checkpoints; continue it with --resume, or pick another --out",

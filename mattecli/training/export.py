@@ -35,8 +35,24 @@ def export_checkpoint(
     from mattecli.modelfiles.loading import net_from_checkpoint
 
     output = checked_output(output, overwrite)
+    _refuse_a_model_name(checkpoint)
     state, path = ckpt.load_checkpoint(checkpoint)
     return save_exported(net_from_checkpoint(state, path), state, path, output, half=half)
+
+
+def _refuse_a_model_name(checkpoint: str | Path) -> None:
+    """``matte export lite -o x.safetensors`` said 'lite: checkpoint or run folder not found'."""
+    from mattecli.catalog import find_model
+
+    if Path(checkpoint).expanduser().exists():
+        return
+    weights = find_model(str(checkpoint))
+    if weights is not None:
+        raise MatteError(
+            f"is a model name, not a training checkpoint: its weights file ({weights}) needs no export "
+            "(-o NAME.onnx exports it to ONNX)",
+            checkpoint,
+        )
 
 
 def save_exported(

@@ -69,6 +69,13 @@ class VideoInfo:
     audio_codec: str | None
     stream: int  # ordinal among the file's video streams (cover-art pictures skipped)
     sar: Fraction = Fraction(1)
+    container: str = ""  # ffmpeg's demuxer names, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "matroska,webm"
+
+    @property
+    def rate_is_nominal(self) -> bool:
+        """Whether the printed rates only restate a nominal frame duration rather than the timestamps:
+        Matroska / WebM store none per stream, so a variable-rate .mkv can print as constant."""
+        return "matroska" in self.container
 
     @property
     def variable_frame_rate(self) -> bool:
@@ -84,6 +91,8 @@ def probe(path: Path) -> VideoInfo:
         raise MatteError("no such file", path)
     if path.is_dir():
         raise MatteError("is a folder, not a video file", path)
+    if not path.is_file():  # a named pipe or <(process substitution): read once, and it is read twice
+        raise MatteError("is not a regular file (a pipe or device); save the video to a file first", path)
     result = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
         stdin=subprocess.DEVNULL,
@@ -128,6 +137,7 @@ def parse_probe(path: Path, text: str) -> VideoInfo:
         audio_codec=re.search(r": Audio: ([\w-]+)", audios[0]).group(1) if audios else None,
         stream=[b for b in blocks if ": Video: " in b.split("\n", 1)[0]].index(video),
         sar=sar,
+        container=header.group(1),
     )
 
 

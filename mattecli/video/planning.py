@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError, UsageError
 from mattecli.video.ffmpeg import VideoInfo, count_frames, probe
 from mattecli.video.formats import OutputFormat, resolve_output
@@ -65,6 +66,7 @@ def plan_video(
     fmt = resolve_output(source, target, codec, bg is not None, info.width)
     if fmt.path.resolve() == source.resolve():
         raise MatteError("output would replace the input", fmt.path)
+    refuse_a_file_in_the_way(fmt.path)  # -o clip.mp4/frames/: before the model loads
     if fmt.path.exists() and not overwrite:
         raise MatteError("exists (use --overwrite)", fmt.path)
     if bg is not None:
@@ -124,15 +126,24 @@ def _timing(info: VideoInfo, start: float | None, end: float | None) -> tuple[Fr
 
     Constant-rate sources: the stream's own (average) rate. Variable-rate ones: one decoding pass
     counts the frames and measures the video's duration, and the rate is count / duration, so that
-    both match the input.
+    both match the input. Matroska / WebM print a nominal rate whatever the timestamps do, so they are
+    counted too, and keep their printed rate where the count agrees with it.
     """
     if not info.variable_frame_rate:
         stop = end if end is not None else info.duration
         duration = None if stop is None else max(0.0, stop - (start or 0.0))
-        return info.fps, (round(duration * info.fps) if duration else None)
+        expected = round(duration * info.fps) if duration else None
+        if not info.rate_is_nominal:
+            return info.fps, expected
     frames, duration = count_frames(info.path, info, trim_args(start, end))
     if frames == 0:
         raise MatteError("no video frames could be decoded", info.path)
+    if not info.variable_frame_rate and (
+        duration <= 0 or abs(frames / duration - info.fps) <= info.fps / 500
+    ):
+        # A constant-rate Matroska file: its exact rate (30000/1001, not 29.97), and the frame count its
+        # duration promises, so that a truncated file is still found (frames_missing).
+        return info.fps, expected
     if duration <= 0:
         return info.fps or info.tbr or Fraction(25), frames
     return (frames / duration).limit_denominator(1001), frames
