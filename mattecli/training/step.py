@@ -119,7 +119,7 @@ def _widen(tensor: Tensor) -> Tensor:
 
 def resolve_precision(requested: str, device: torch.device) -> str:
     """``auto``: bf16 on CUDA when supported (else fp16); bf16 on a CPU with bf16 dot products (AVX-512
-    BF16 or AMX), where it trained 1.4x as fast as fp32 to the same losses (benchmarks/RESULTS.md, issue
+    BF16 or AMX), where it trained 1.2x as fast as fp32 (benchmarks/RESULTS.md, issue
     20); fp32 elsewhere, where bf16 is emulated and slower. fp16 needs CUDA or MPS."""
     if requested == "auto":
         if device.type == "cuda":
