@@ -26,6 +26,7 @@ from mattecli.image.formats import IMAGE_SUFFIXES
 __all__ = [
     "NAMED_COLOURS",
     "Backdrop",
+    "blend",
     "checkerboard",
     "composite",
     "cover_resize",
@@ -110,6 +111,13 @@ class Backdrop:
         cover-resized (a new array, never stretched)."""
         if self.image is None:
             return np.broadcast_to(np.asarray(self.colour, np.float32), (height, width, 3))
+        return cover_resize(self.image, (height, width))
+
+    def pixels(self, height: int, width: int) -> np.ndarray:
+        """What :func:`composite` takes for a frame of this size: a colour as one RGB value (float32, 3),
+        which it broadcasts without a full-size copy, or the image cover-resized."""
+        if self.image is None:
+            return np.asarray(self.colour, np.float32)
         return cover_resize(self.image, (height, width))
 
 
@@ -233,8 +241,18 @@ def composite(
 
 
 def _mix(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """The compositing equation in float32 (the one formula every caller gets)."""
-    return (bg + alpha[:, :, None] * (fg - bg)).astype(np.float32, copy=False)
+    return blend(fg, alpha, bg)
+
+
+def blend(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """The compositing equation, ``bg + alpha * (fg - bg)``, in float32 on float32 values in [0, 1]: the one
+    formula every caller gets (:func:`composite`, ``matte video``'s batches of frames). ``alpha`` has one
+    axis fewer than ``fg`` (H x W, or N x H x W for frames); ``bg`` broadcasts against ``fg``. One
+    temporary array, worked on in place."""
+    mix = np.subtract(fg, bg, dtype=np.float32)
+    mix *= alpha[..., None]
+    mix += bg
+    return mix
 
 
 def checkerboard(h: int, w: int, square: int = 16) -> np.ndarray:

@@ -37,9 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mattecli.device import default_half, pick_device
-from mattecli.errors import MatteError
 from mattecli.image.arrays import as_pixels, check_rgb, multiply_alpha
-from mattecli.image.conversion import row_strips, to_uint8, unit_float
+from mattecli.image.conversion import unit_float
 from mattecli.modelfiles.loading import ONNX, ModelSource, check_onnx_device, load_model, locate
 from mattecli.models import STRIDE, LateFusionNet
 from mattecli.models.batchnorm_folding import fuse_batchnorm
@@ -91,13 +90,9 @@ class MatteResult:
         """The cut-out as H x W x 4 uint8 (straight, not premultiplied, alpha as PNG expects), rounded as
         the PNG writer rounds (:func:`~mattecli.image.conversion.to_uint8`), so it is the written file's
         pixels."""
-        height, width = self.alpha.shape
-        rgba = np.empty((height, width, 4), np.uint8)
-        # A strip at a time keeps the float temporaries small whatever the image size.
-        for rows in row_strips(self.alpha):
-            rgba[rows, :, :3] = to_uint8(self.foreground_pixels[rows])
-            rgba[rows, :, 3] = to_uint8(self.alpha[rows])
-        return rgba
+        from mattecli.render import render
+
+        return render(self, "rgba")
 
     def composite(self, background: str | np.ndarray, *, dtype: type | np.dtype = np.uint8) -> np.ndarray:
         """The cut-out over a background, H x W x 3 uint8 like :meth:`rgba` (``dtype=np.float32`` for float
@@ -108,14 +103,12 @@ class MatteResult:
         Raises ValueError for a background of another shape or dtype or a float one outside [0, 1] (8-bit
         codes as float), MatteError for a bad colour or path.
         """
-        from mattecli.compositing import composite, parse_color, resolve_background
+        from mattecli.compositing import read_background
+        from mattecli.render import render
 
         if isinstance(background, str):
-            try:
-                # A colour stays one colour (broadcast): a full-size copy would take 1.2 GB at 100 MP.
-                background = np.asarray(parse_color(background), np.float32)
-            except MatteError:
-                background = resolve_background(background, self.alpha.shape[:2])
+            # A colour stays one colour (broadcast): a full-size copy would take 1.2 GB at 100 MP.
+            return render(self, "composite", read_background(background), dtype=dtype)
         background = np.asarray(background)
         if background.dtype.kind == "f" and background.size:
             low, high = float(background.min()), float(background.max())
@@ -124,7 +117,7 @@ class MatteResult:
                     f"a float background must hold values in [0, 1], got {low:g} to {high:g} (divide 8-bit "
                     "codes by 255, or pass a uint8 array)"
                 )
-        return composite(self.foreground_pixels, self.alpha, background, dtype=dtype)
+        return render(self, "composite", background, dtype=dtype)
 
 
 class Matter:

@@ -25,13 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mattecli.atomic import describe_error
 from mattecli.errors import MatteError
 from mattecli.image.backgrounds import Backdrop, prepare_background
 from mattecli.image.decoding import read_image
-from mattecli.image.encoding import encode_alpha, encode_rgb, encode_rgba, write_bytes
+from mattecli.image.encoding import encode_rgb, write_bytes
 from mattecli.image.outputs import OutputOptions, normal_extension, preview_path
 from mattecli.image.planning import STDOUT, ImageJob
 
@@ -61,8 +59,7 @@ def run_jobs(
     or "failed". ``backdrop``: a prepared ``--bg`` (prepared here when None). ``on_tile(done, total)`` is
     called after each full-resolution refinement tile of the image being matted (for a progress bar).
     """
-    if options.background and backdrop is None:
-        backdrop = prepare_background(options.background)
+    backdrop = resolved_backdrop(options, backdrop)
     summary = BatchSummary()
     start = time.perf_counter()
     for job in jobs:
@@ -99,10 +96,9 @@ def process_image(
     """Matte one image and write its output(s) atomically.
 
     Everything is encoded in memory before the first byte is written, so an image that fails leaves no
-    file and no folder behind.
+    file and no folder behind. ``backdrop``: as for :func:`run_jobs`.
     """
-    if options.background and backdrop is None:
-        backdrop = prepare_background(options.background)
+    backdrop = resolved_backdrop(options, backdrop)
     image = job.image if job.image is not None else read_image(job.source)
     try:
         result = matter.matte(
@@ -132,19 +128,20 @@ def process_image(
 def encode_result(
     result, options: OutputOptions, suffix: str, backdrop: Backdrop | None = None, name: Path | None = None
 ) -> bytes:
-    """The requested output of one :class:`~mattecli.inference.MatteResult`, encoded as ``suffix``."""
-    from mattecli.compositing import composite
+    """The requested output of one :class:`~mattecli.inference.MatteResult`, encoded as ``suffix``
+    (:func:`mattecli.render.encode`); ``backdrop``: as for :func:`run_jobs`."""
+    from mattecli.render import encode
 
-    if options.alpha_only:
-        return encode_alpha(result.alpha, suffix, depth=options.depth, name=name)
-    if options.background:
-        backdrop = backdrop or prepare_background(options.background)
-        height, width = result.alpha.shape
-        picture = composite(
-            result.foreground_pixels, result.alpha, backdrop.fill(height, width), dtype=np.uint8
-        )
-        return encode_rgb(picture, suffix, name=name)
-    return encode_rgba(result.foreground_pixels, result.alpha, suffix, name=name)
+    background = resolved_backdrop(options, backdrop) if options.kind == "composite" else None
+    return encode(result, options.kind, suffix, background, depth=options.depth, name=name)
+
+
+def resolved_backdrop(options: OutputOptions, backdrop: Backdrop | None) -> Backdrop | None:
+    """The one resolved ``--bg``: ``backdrop`` when the caller prepared it (``matte image`` does, before the
+    model loads), else ``options.background`` read now (once per batch: :func:`run_jobs` passes it on)."""
+    if backdrop is None and options.background:
+        return prepare_background(options.background)
+    return backdrop
 
 
 def write_stdout(data: bytes) -> None:

@@ -106,10 +106,11 @@ def render(image, alpha: np.ndarray, options: RenderOptions) -> bytes:
     the network's matte (H x W float32) as ``matte image`` writes it: colours are decontaminated with the
     network's matte, then the upload's own alpha channel (if any) is multiplied in, so that what was
     transparent stays transparent."""
-    from mattecli.compositing import composite
+    from mattecli.compositing import Backdrop
     from mattecli.foreground import estimate_foreground
     from mattecli.image.conversion import unit_float
-    from mattecli.image.encoding import encode_alpha, encode_rgb, encode_rgba
+    from mattecli.inference import MatteResult
+    from mattecli.render import encode
 
     pixels = image.pixels
     foreground = pixels
@@ -119,9 +120,5 @@ def render(image, alpha: np.ndarray, options: RenderOptions) -> bytes:
         foreground = estimate_foreground(pixels, alpha, out=out)
     if image.alpha_pixels is not None:
         alpha = alpha * unit_float(image.alpha_pixels)
-    if options.output == "matte":
-        return encode_alpha(alpha, options.suffix)
-    if options.output == "composite":
-        colour = np.asarray(options.background, np.float32)
-        return encode_rgb(composite(foreground, alpha, colour, dtype=np.uint8), options.suffix)
-    return encode_rgba(foreground, alpha, options.suffix)
+    background = Backdrop(colour=options.background) if options.background is not None else None
+    return encode(MatteResult(pixels, alpha, foreground), KINDS[options.output], options.suffix, background)
