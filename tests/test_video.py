@@ -912,3 +912,19 @@ def test_a_named_pipe_is_refused_at_once_instead_of_hanging(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(MatteError, match=r"clip\.mp4: is not a regular file \(a pipe or device\)"):
         probe(fifo)
+
+
+def test_the_background_is_read_once_while_planning(clip, tmp_path, monkeypatch):
+    """``--bg`` is probed or decoded by ``plan_video``; the pipeline composites what the plan holds."""
+    import mattecli.video.planning as planning
+
+    probed = []
+    real_probe = planning.probe
+    monkeypatch.setattr(planning, "probe", lambda path: probed.append(Path(path)) or real_probe(path))
+    plan = plan_video(clip, tmp_path / "o.mp4", bg=str(clip))
+    assert plan.background.video is not None and plan.background.still is None
+    assert probed == [clip, clip]  # the input, then the background video
+    still = plan_video(clip, tmp_path / "o.mp4", bg="white").background
+    assert still.video is None and still.still.colour == (1.0, 1.0, 1.0)
+    with pytest.raises(MatteError, match=r"missing\.mp4: no such file \(--bg\)"):
+        plan_video(clip, tmp_path / "o.mp4", bg="missing.mp4", bg_option="--bg")

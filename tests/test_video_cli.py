@@ -252,7 +252,7 @@ def test_allow_partial_writes_what_decodes_and_warns(damaged_clip, tiny_weights,
     [(["--temporal", "1.5"], "--temporal must be between 0 and 0.9", 2),
      (["--batch-size", "0"], "--batch-size must be at least 1", 2),
      (["-o", "x.mp4"], "has no alpha channel", 1),
-     (["--bg", "not-a-colour"], "not a background", 1)],
+     (["--bg", "not-a-colour"], "--bg is not a colour or an image file", 1)],
 )  # fmt: skip
 def test_bad_options_are_one_line_errors(clip, option, message, code):
     result = run(str(clip), *option)

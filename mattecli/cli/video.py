@@ -87,7 +87,16 @@ def video_command(
         from mattecli.video import as_frame_fn, check_video_options, plan_video, run_plan
 
         check_video_options(batch_size, temporal)
-        plan = plan_video(input_path, output, bg=bg, codec=codec, start=start, end=end, overwrite=overwrite)
+        plan = plan_video(
+            input_path,
+            output,
+            bg=bg,
+            codec=codec,
+            start=start,
+            end=end,
+            overwrite=overwrite,
+            bg_option="--bg",
+        )
         matter = load_matter(model, device, max_size, quiet, refine, tta)
         with _progress_bar(plan, enabled=not quiet and is_interactive()) as progress:
             report = run_plan(

@@ -37,11 +37,10 @@ import numpy as np
 from mattecli.atomic import atomic_folder, atomic_output
 from mattecli.errors import MatteError
 from mattecli.image.conversion import unit_float
-from mattecli.video.ffmpeg import FrameReader, FrameWriter, probe
+from mattecli.video.ffmpeg import FrameReader, FrameWriter
 from mattecli.video.limits import DEFAULT_STRENGTH
 from mattecli.video.pixels import check_mattes, encoder_pixels
 from mattecli.video.planning import (
-    VIDEO_SUFFIXES,
     VideoPlan,
     check_video_options,
     frames_missing,
@@ -366,21 +365,23 @@ def _open_background(plan: VideoPlan) -> _Background | None:
     # An anamorphic clip's pixels are not square: the background covers the picture as displayed
     # (display_width x height), then is squeezed into the clip's pixels like the clip itself.
     display_width = max(1, round(width * plan.info.sar))
-    path = Path(plan.background)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        bg_info = probe(path)
+    background = plan.background
+    if background.video is not None:
         squeeze = f",scale={width}:{height}" if display_width != width else ""
         cover = (
             f"fps={plan.frame_rate},scale={display_width}:{height}:force_original_aspect_ratio=increase,"
             f"crop={display_width}:{height}{squeeze},setsar=1"
         )
         reader = FrameReader(
-            path, width, height, input_args=["-stream_loop", "-1"], filters=cover, stream=bg_info.stream
+            background.video.path,
+            width,
+            height,
+            input_args=["-stream_loop", "-1"],
+            filters=cover,
+            stream=background.video.stream,
         )
         return _Background(reader=reader)
-    from mattecli.compositing import resolve_background
-
-    still = np.asarray(resolve_background(plan.background, (height, display_width)), dtype=np.float32)
+    still = np.ascontiguousarray(background.still.fill(height, display_width), dtype=np.float32)
     if display_width != width:
         import cv2
 

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError, UsageError
@@ -25,10 +26,39 @@ from mattecli.video.ffmpeg import VideoInfo, count_frames, probe
 from mattecli.video.formats import OutputFormat, resolve_output
 from mattecli.video.limits import check_strength
 
+if TYPE_CHECKING:
+    from mattecli.compositing import Backdrop
+
 #: Background files with these endings are played as videos (looped or cut to the clip's length).
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".mts", ".wmv"}
 )
+
+
+@dataclass(frozen=True)
+class Background:
+    """``--bg`` of a clip, read once while planning (the pipeline uses what was read here): ``still`` a
+    colour or a decoded image, or ``video`` a background video, probed (played looped or cut to length)."""
+
+    spec: str
+    still: Backdrop | None = None
+    video: VideoInfo | None = None
+
+
+def read_video_background(spec: str, option: str | None = None) -> Background:
+    """A colour, an image or a video file; raises a one-line MatteError that names ``option`` (``"--bg"``
+    on the command line; None words it for the Python API)."""
+    path = Path(spec)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        try:
+            return Background(spec, video=probe(path))  # one-line error for a missing or broken video
+        except MatteError as error:
+            if option is None:
+                raise
+            raise MatteError(f"{error} ({option})") from None
+    from mattecli.compositing import read_background
+
+    return Background(spec, still=read_background(spec, option))  # a colour, or an image that can be read
 
 
 @dataclass(frozen=True)
@@ -41,7 +71,7 @@ class VideoPlan:
     end: float | None
     frame_rate: Fraction
     expected_frames: int | None
-    background: str | None
+    background: Background | None
     overwrite: bool
 
     @property
@@ -58,8 +88,10 @@ def plan_video(
     start: float | str | None = None,
     end: float | str | None = None,
     overwrite: bool = False,
+    bg_option: str | None = None,
 ) -> VideoPlan:
-    """Probe the input, choose the output and check that it may be written; raises MatteError."""
+    """Probe the input, choose the output and check that it may be written; raises MatteError.
+    ``bg_option``: what messages about ``bg`` call it (``"--bg"`` on the command line)."""
     source = Path(source)
     info = probe(source)
     target = Path(output) if output is not None else None
@@ -69,11 +101,10 @@ def plan_video(
     refuse_a_file_in_the_way(fmt.path)  # -o clip.mp4/frames/: before the model loads
     if fmt.path.exists() and not overwrite:
         raise MatteError("exists (use --overwrite)", fmt.path)
-    if bg is not None:
-        _check_background(bg)
+    background = read_video_background(bg, bg_option) if bg is not None else None
     start_s, end_s = _segment(info, parse_time(start, "--start"), parse_time(end, "--end"))
     rate, frames = _timing(info, start_s, end_s)
-    return VideoPlan(info, fmt, start_s, end_s, rate, frames, bg, overwrite)
+    return VideoPlan(info, fmt, start_s, end_s, rate, frames, background, overwrite)
 
 
 def check_video_options(batch_size: int, temporal: float) -> None:
@@ -158,13 +189,3 @@ def frames_missing(expected: int | None, decoded: int) -> bool:
 def partial_message(decoded: int, expected: int | None) -> str:
     """What to say about a clip that decoded in part (an error, or a warning with --allow-partial)."""
     return f"only {decoded} of {expected} frames could be decoded (the file is damaged or truncated)"
-
-
-def _check_background(spec: str) -> None:
-    path = Path(spec)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        probe(path)  # raises a one-line error for a missing or broken background video
-        return
-    from mattecli.compositing import resolve_background
-
-    resolve_background(spec, (8, 8))  # a colour, or an image that can be read
