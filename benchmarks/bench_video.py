@@ -104,7 +104,7 @@ def build_matter(args: argparse.Namespace, max_size: int | None = None):
     import torch
 
     from mattecli.inference import Matter
-    from mattecli.modelfiles.config import LITE
+    from mattecli.models.config import LITE
     from mattecli.models import LateFusionNet
 
     torch.manual_seed(0)

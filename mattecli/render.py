@@ -1,7 +1,7 @@
 """One way to render a matte: the cut-out, the matte alone or a composite, as pixels or as file bytes.
 
 Every output of a :class:`~mattecli.inference.MatteResult` is made here: ``matte image`` (and its Python
-API, :func:`mattecli.image.pipeline.encode_result`), ``matte serve`` (:func:`mattecli.serve.render.render`)
+API, :func:`mattecli.photo.pipeline.encode_result`), ``matte serve`` (:func:`mattecli.serve.render.render`)
 and ``MatteResult.rgba`` / ``MatteResult.composite``. ``matte video`` composites whole batches of frames in
 place but with the same formula, :func:`mattecli.compositing.blend`.
 
@@ -21,6 +21,8 @@ from mattecli.compositing import Backdrop, composite
 from mattecli.image.conversion import row_strips, to_uint8
 
 KINDS = ("rgba", "composite", "alpha")
+#: Tags in the names of outputs, by kind (``NAME.matte.png``): ``matte image``'s defaults, serve's downloads.
+OUTPUT_TAGS = {"rgba": ".matte", "composite": ".composite", "alpha": ".alpha"}
 
 
 def render(

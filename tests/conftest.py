@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 import torch
 
-from mattecli.modelfiles.config import LITE, ModelConfig
+from mattecli.models.config import LITE, ModelConfig
 
 if TYPE_CHECKING:
     import numpy as np

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from mattecli.modelfiles.config import ModelConfig
 from mattecli.models import LateFusionNet
 from mattecli.models.batchnorm_folding import conv_bn_pairs, fuse_batchnorm
+from mattecli.models.config import ModelConfig
 from mattecli.models.encoder_registry import encoder_class
 
 

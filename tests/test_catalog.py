@@ -125,7 +125,7 @@ def test_every_name_is_one_record_with_its_config_and_weights(cache: Path) -> No
     reads, with the file's sha256 and validation figures."""
     import hashlib
 
-    from mattecli.modelfiles.config import LITE, PAPER
+    from mattecli.models.config import LITE, PAPER
 
     lite = catalog.get_model("lite")
     assert catalog.get_model("default") is lite
@@ -169,6 +169,6 @@ def test_a_registered_model_and_a_cached_file_share_the_one_lookup(cache: Path, 
 
 def test_the_old_config_path_still_looks_names_up() -> None:
     import mattecli.config as old
-    from mattecli.modelfiles.config import LITE
+    from mattecli.models.config import LITE
 
     assert old.get_config("lite") is LITE and old.LITE is LITE and "lite" in old.config_names()

@@ -114,7 +114,7 @@ def test_background_errors(tmp_path: Path) -> None:
 def test_one_background_reader_serves_the_api_and_the_bg_option(tmp_path: Path) -> None:
     """``Matter.composite`` / ``matte video`` (resolve_background) and ``matte image --bg``
     (prepare_background) read a background by the same rules; only the wording names the option."""
-    from mattecli.image.backgrounds import prepare_background
+    from mattecli.photo.backgrounds import prepare_background
 
     picture = tmp_path / "bg.png"
     Image.fromarray(np.arange(10 * 20 * 3, dtype=np.uint8).reshape(10, 20, 3)).save(picture)

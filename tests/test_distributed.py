@@ -27,7 +27,7 @@ import torch
 from conftest import child_env
 
 from mattecli.modelfiles.checkpoint import load_checkpoint
-from mattecli.modelfiles.config import PAPER
+from mattecli.models.config import PAPER
 from mattecli.training import RunConfig, train
 from mattecli.training.distributed import CpuSyncBatchNorm
 from mattecli.training.run_log import read_metrics
@@ -135,8 +135,8 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
 
 
 def train_initial_state(model_config: Path) -> dict[str, torch.Tensor]:
-    from mattecli.modelfiles.config import ModelConfig
     from mattecli.models import LateFusionNet
+    from mattecli.models.config import ModelConfig
     from mattecli.training.loader import seed_rngs
 
     seed_rngs(11)
@@ -159,8 +159,8 @@ def test_cpu_sync_batchnorm_is_plain_batchnorm_in_one_process() -> None:
 
 @pytest.mark.parametrize("stage", ["seg", "fusion"])
 def test_sync_conversion_keeps_state_dict_keys(stage: str) -> None:
-    from mattecli.modelfiles.config import LITE
     from mattecli.models import LateFusionNet
+    from mattecli.models.config import LITE
     from mattecli.training.distributed import convert_sync_batchnorm
     from mattecli.training.stages import bn_training_modules
 

@@ -14,11 +14,11 @@ from conftest import TINY
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from mattecli.modelfiles.config import ModelConfig
 from mattecli.modelfiles.weights import is_unused_tensor, load_weights, read_metadata, save_weights
 from mattecli.models import LateFusionNet
 from mattecli.models import encoder_registry as registry
 from mattecli.models.batchnorm_folding import find_conv_bn_pairs, fuse_batchnorm
+from mattecli.models.config import ModelConfig
 from mattecli.models.encoder_registry import encoder_class, encoder_names, register_encoder
 from mattecli.models.encoders import (
     DenseNet201Encoder,
@@ -147,7 +147,7 @@ def test_built_in_names_resolve_to_their_classes() -> None:
 
 def test_config_and_the_registry_import_without_torch() -> None:
     code = (
-        "import sys, mattecli.modelfiles.config as c, mattecli.models.encoder_registry as r;"
+        "import sys, mattecli.models.config as c, mattecli.models.encoder_registry as r;"
         "print('torch' in sys.modules, c.LITE.encoder in r.encoder_names())"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from mattecli.cli.app import app
 from mattecli.inference import Matter
 from mattecli.metrics import evaluate
-from mattecli.modelfiles.config import LITE
 from mattecli.modelfiles.weights import save_weights
 from mattecli.models import LateFusionNet
+from mattecli.models.config import LITE
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)
 NAMES = ("a", "b", "c")

@@ -16,9 +16,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mattecli.cli.app import app
-from mattecli.image.outputs import OutputOptions
-from mattecli.image.pipeline import run_jobs
-from mattecli.image.planning import plan_jobs
+from mattecli.photo.outputs import OutputOptions
+from mattecli.photo.pipeline import run_jobs
+from mattecli.photo.planning import plan_jobs
 
 runner = CliRunner()
 

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from mattecli.errors import MatteError
-from mattecli.image.backgrounds import prepare_background
-from mattecli.image.outputs import OutputOptions, check_output_options, is_own_output
-from mattecli.image.planning import STDOUT, plan_jobs
+from mattecli.photo.backgrounds import prepare_background
+from mattecli.photo.outputs import OutputOptions, check_output_options, is_own_output
+from mattecli.photo.planning import STDOUT, plan_jobs
 
 
 def _image(path: Path, size: tuple[int, int] = (8, 6)) -> Path:

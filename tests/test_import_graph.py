@@ -1,4 +1,6 @@
-"""The package has no import circles: every ``mattecli`` import, at module level or inside a function.
+"""The package's imports: no circles, and a direction (:data:`LAYERS`: cli -> photo / video / serve /
+training -> inference -> model files -> models -> data -> base), counting every ``mattecli`` import, at
+module level or inside a function.
 
 A circle (``evaluation -> training.trainer -> evaluation``) works only as long as each side imports the
 other late enough, and it ties modules together that should be readable and testable alone. The graph
@@ -169,3 +171,127 @@ def test_the_checker_sees_lazy_relative_and_package_imports(tmp_path: Path) -> N
     }
     assert find_cycle(edges) == ["mattecli.pkg.a", "mattecli.pkg.b", "mattecli.pkg.a"]
     assert find_cycle({**edges, "mattecli.pkg.b": set()}) is None
+
+
+# -- layers ------------------------------------------------------------------------------------------------
+
+#: The package's layers, top to bottom: a module may import its own layer's modules (``sideways``) or any
+#: layer below, never one above. The commands do not import each other (``matte serve`` does not reach
+#: into ``matte image``'s pipeline); what they share lives below them. Training is a command too: it
+#: imports downward only. Nothing imports the command line. A module is placed by its longest prefix here.
+LAYERS: list[tuple[str, bool, tuple[str, ...]]] = [
+    ("cli", True, ("mattecli.cli", "mattecli.__main__")),  # __main__ runs the command line
+    ("commands", False, ("mattecli.photo", "mattecli.video", "mattecli.serve", "mattecli.training")),
+    (
+        "inference",
+        True,
+        (
+            "mattecli.inference",
+            "mattecli.evaluation",
+            # old import paths, kept as re-exports of the model-file modules
+            "mattecli.config",
+            "mattecli.loading",
+            "mattecli.weights",
+            "mattecli.onnx_export",
+        ),
+    ),
+    ("model files", True, ("mattecli.modelfiles",)),
+    ("models", True, ("mattecli.models", "mattecli.tiling", "mattecli.losses")),
+    ("data", True, ("mattecli.data",)),
+    (
+        "base",
+        True,
+        (
+            "mattecli",  # the package itself: __version__ and lazy names, resolved at run time
+            "mattecli.errors",
+            "mattecli.atomic",
+            "mattecli.console",
+            "mattecli.device",
+            "mattecli.extras",
+            "mattecli.lazy_exports",
+            "mattecli.certainty",
+            "mattecli.transition_band",
+            "mattecli.metrics",
+            "mattecli.image",
+            "mattecli.compositing",
+            "mattecli.foreground",
+            "mattecli.refinement",
+            "mattecli.render",
+        ),
+    ),
+]
+
+
+def layer_of(module: str) -> tuple[int, str, bool, str]:
+    """(rank from the bottom, layer name, sideways allowed, the prefix that placed it)."""
+    best = None
+    for index, (name, sideways, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                best is None or len(prefix) > len(best[3])
+            ):
+                best = (len(LAYERS) - 1 - index, name, sideways, prefix)
+    assert best is not None, f"{module} is in no layer of LAYERS: place it"
+    return best
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module in sorted(graph):
+        rank, name, _, unit = layer_of(module)
+        for target in sorted(graph[module]):
+            target_rank, target_name, sideways, target_unit = layer_of(target)
+            if target_rank < rank or unit == target_unit:
+                continue
+            if target_rank == rank and sideways:
+                continue
+            found.append(f"{module} ({name}) -> {target} ({target_name})")
+    return found
+
+
+def test_imports_go_down_the_layers() -> None:
+    graph = import_graph()
+    for module in graph:
+        layer_of(module)  # every module is placed
+    assert layer_of("mattecli.photo.pipeline")[1] == "commands"
+    assert layer_of("mattecli.image.decoding")[1] == "base"
+    assert layer_of("mattecli.modelfiles.loading")[1] == "model files"
+    violations = layer_violations(graph)
+    assert not violations, "imports against the layers:\n" + "\n".join(violations)
+
+
+def test_the_layer_rule_catches_upward_and_sideways_imports() -> None:
+    graph = {
+        "mattecli.image.decoding": {"mattecli.photo.pipeline"},  # up
+        "mattecli.serve.render": {"mattecli.photo.outputs", "mattecli.render"},  # sideways between commands
+        "mattecli.training.trainer": {"mattecli.cli.app", "mattecli.evaluation"},  # the command line
+        "mattecli.models.late_fusion": {"mattecli.models.config", "mattecli.errors"},  # fine
+        "mattecli.photo.outputs": set(),
+        "mattecli.photo.pipeline": {"mattecli.photo.outputs"},  # within one package: fine
+    }
+    assert layer_violations(graph) == [
+        "mattecli.image.decoding (base) -> mattecli.photo.pipeline (commands)",
+        "mattecli.serve.render (commands) -> mattecli.photo.outputs (commands)",
+        "mattecli.training.trainer (commands) -> mattecli.cli.app (cli)",
+    ]
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph between top-level packages and modules (``mattecli.image``, ``mattecli.render``)."""
+
+    def unit(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {unit(module): set() for module in graph}
+    for module, targets in graph.items():
+        packages[unit(module)].update(unit(target) for target in targets if unit(target) != unit(module))
+    return packages
+
+
+def test_no_package_imports_back_into_a_package_that_imports_it() -> None:
+    """Between packages too there is no circle (``image`` held ``matte image``'s pipeline, which imports
+    ``compositing``, which imports ``image``; the pipeline is :mod:`mattecli.photo` now)."""
+    packages = package_graph(import_graph())
+    assert "mattecli.compositing" not in packages["mattecli.image"]
+    cycle = find_cycle(packages)
+    assert cycle is None, "import circle between packages: " + " -> ".join(cycle or [])

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mattecli import losses
-from mattecli.modelfiles.config import LITE
 from mattecli.models import LateFusionNet, LateFusionOutput, blend
+from mattecli.models.config import LITE
 
 TINY = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)
 EPS = 1e-7  # the code's epsilon in sqrt(x^2 + eps) and in the probability clamp

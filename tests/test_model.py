@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mattecli.modelfiles.catalog import get_config
-from mattecli.modelfiles.config import LITE, PAPER, ModelConfig
 from mattecli.models import LateFusionNet, count_parameters
+from mattecli.models.config import LITE, PAPER, ModelConfig
 from mattecli.models.encoders import DenseNet201Encoder, EfficientNetLite0Encoder
 
 #: Pinned so that any change to the paper architecture is noticed (DenseNet-201 features: 18,092,928).

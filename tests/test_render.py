@@ -9,9 +9,9 @@ import pytest
 from mattecli.compositing import Backdrop, blend, composite, read_background
 from mattecli.image.decoding import decode_image
 from mattecli.image.encoding import encode_alpha, encode_rgb, encode_rgba
-from mattecli.image.outputs import OutputOptions
-from mattecli.image.pipeline import encode_result
 from mattecli.inference import MatteResult
+from mattecli.photo.outputs import OutputOptions
+from mattecli.photo.pipeline import encode_result
 from mattecli.render import encode, render
 from mattecli.video.pixels import encoder_pixels
 

@@ -601,7 +601,7 @@ def test_options_and_download_names() -> None:
 def test_downloads_are_named_and_typed_from_the_image_tables() -> None:
     """A download carries the tag ``matte image`` gives that kind of output (so a later ``matte image``
     over the downloads folder skips it as its own output) and the media type of its suffix."""
-    from mattecli.image.outputs import OUTPUT_TAGS, is_own_output
+    from mattecli.photo.outputs import OUTPUT_TAGS, is_own_output
     from mattecli.serve.render import KINDS, RenderOptions
 
     expected = {

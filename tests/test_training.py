@@ -25,9 +25,9 @@ from typer.testing import CliRunner
 from mattecli.cli.app import app
 from mattecli.errors import MatteError
 from mattecli.modelfiles.checkpoint import list_checkpoints, load_checkpoint
-from mattecli.modelfiles.config import LITE
 from mattecli.modelfiles.weights import load_weights, save_weights
 from mattecli.models import LateFusionNet
+from mattecli.models.config import LITE
 from mattecli.training import RunConfig, prepare_config, train
 from mattecli.training.run_log import read_metrics
 from mattecli.training.schedule import TriangularCyclicLR

@@ -19,7 +19,7 @@ import torch
 
 from mattecli.errors import MatteError
 from mattecli.modelfiles.checkpoint import list_checkpoints
-from mattecli.modelfiles.config import LITE
+from mattecli.models.config import LITE
 from mattecli.training import RunConfig, prepare_config, train
 from mattecli.training.run_log import drop_records_after, read_metrics
 

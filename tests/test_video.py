@@ -890,8 +890,8 @@ def test_temporal_option_in_the_pipeline_reports_both_numbers(clip, tmp_path):
 def test_real_matter_on_a_tiny_model(clip, tmp_path):
     torch = pytest.importorskip("torch")
     from mattecli.inference import Matter
-    from mattecli.modelfiles.config import LITE
     from mattecli.models import LateFusionNet
+    from mattecli.models.config import LITE
 
     torch.manual_seed(0)
     tiny = LITE.replace(name="tiny", decoder_channels=8, fusion_channels=(8, 8), fusion_image_channels=8)

@@ -89,9 +89,9 @@ def image_command(
     _refuse_flag_values(ctx, inputs)
     with cli_errors():
         prefer_sleeping_threads()
-        from mattecli.image.backgrounds import prepare_background
-        from mattecli.image.outputs import OutputOptions
-        from mattecli.image.planning import plan_jobs
+        from mattecli.photo.backgrounds import prepare_background
+        from mattecli.photo.outputs import OutputOptions
+        from mattecli.photo.planning import plan_jobs
 
         options = OutputOptions(
             background=bg,
@@ -142,7 +142,7 @@ def _say_written(job, options) -> None:
     """One image named on the command line: say what was written, as matte video does."""
     from rich.markup import escape
 
-    from mattecli.image.planning import STDOUT
+    from mattecli.photo.planning import STDOUT
 
     if job.target == STDOUT:
         return
@@ -160,7 +160,7 @@ def _run(matter, jobs, options, quiet: bool, backdrop):
         TimeRemainingColumn,
     )
 
-    from mattecli.image.pipeline import run_jobs
+    from mattecli.photo.pipeline import run_jobs
 
     if quiet or not is_interactive():
         return run_jobs(matter, jobs, options, backdrop=backdrop)
@@ -189,7 +189,7 @@ def _run_one_with_tile_progress(matter, jobs, options, backdrop):
     images have none, and a bar that never moves is noise)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from mattecli.image.pipeline import run_jobs
+    from mattecli.photo.pipeline import run_jobs
 
     columns = (
         TextColumn("refining"),

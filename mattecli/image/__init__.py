@@ -1,22 +1,18 @@
-"""Still images: ``matte image`` and the reading, writing and planning behind it (``video/`` is the same
-for clips).
+"""Still images, low level: formats, conversion, reading, writing and finding image files. The ``matte image``
+command's pipeline built on them is :mod:`mattecli.photo` (``video/`` is the same for clips).
 
 Example::
 
-    from mattecli import Matter
-    from mattecli.image import OutputOptions, plan_jobs, read_image, run_jobs, write_rgba_png
+    from mattecli.image import read_image, write_rgba_png
     image = read_image("portrait.jpg")                   # upright RGB codes + the file's own alpha
-    summary = run_jobs(Matter(), plan_jobs(["shots/"], "cut/", OutputOptions()), OutputOptions())
 
 Modules: :mod:`~mattecli.image.formats` (the format table: what is read, what holds alpha or 16 bits),
 :mod:`~mattecli.image.conversion` (codes <-> float32 in [0, 1], the one uint8 rounding),
 :mod:`~mattecli.image.decoding` (files and bytes -> :class:`~mattecli.image.decoding.LoadedImage`),
 :mod:`~mattecli.image.encoding` (arrays -> PNG/JPEG/WebP/TIFF/BMP bytes and atomic files),
-:mod:`~mattecli.image.inputs` (files, folders and globs -> image paths), :mod:`~mattecli.image.arrays`
-(what the inference API accepts as a picture), :mod:`~mattecli.image.outputs` (``matte image``'s output
-options, format rules and names), :mod:`~mattecli.image.backgrounds` (``--bg``),
-:mod:`~mattecli.image.planning` (inputs -> jobs, refused before the model loads) and
-:mod:`~mattecli.image.pipeline` (running the jobs).
+:mod:`~mattecli.image.inputs` (files, folders and globs -> image paths), and :mod:`~mattecli.image.arrays`
+(what the inference API accepts as a picture). Nothing here imports the rest of the package but
+:mod:`mattecli.errors` and :mod:`mattecli.atomic`.
 
 The names below are imported on first use (PEP 562), so that importing the package costs nothing until a
 name is used.
@@ -46,22 +42,6 @@ _EXPORTS = {
     "write_rgb": "encoding",
     "write_rgba_png": "encoding",
     "collect_inputs": "inputs",
-    "OUTPUT_TAGS": "outputs",
-    "OutputOptions": "outputs",
-    "check_output_options": "outputs",
-    "format_refusal": "outputs",
-    "is_own_output": "outputs",
-    "preview_path": "outputs",
-    "Backdrop": "backgrounds",
-    "prepare_background": "backgrounds",
-    "STDIN": "planning",
-    "STDOUT": "planning",
-    "ImageJob": "planning",
-    "plan_jobs": "planning",
-    "BatchSummary": "pipeline",
-    "encode_result": "pipeline",
-    "process_image": "pipeline",
-    "run_jobs": "pipeline",
 }
 
 

@@ -2,7 +2,7 @@
 
 Each image comes with its place below the folder or the fixed part of the pattern it was found in, so that
 an output folder can mirror the inputs' sub-folders. Which outputs of earlier runs to leave out is the
-image pipeline's business (:mod:`mattecli.image.planning`); this module only knows what an image file is.
+image pipeline's business (:mod:`mattecli.photo.planning`); this module only knows what an image file is.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mattecli.errors import MatteError
-from mattecli.modelfiles.config import LITE, LITE1, LITE2, PAPER, PAPER_AUTHORS_INPUT, ModelConfig
+from mattecli.models.config import LITE, LITE1, LITE2, PAPER, PAPER_AUTHORS_INPUT, ModelConfig
 
 DEFAULT_MODEL = "lite"
 ALIASES = {"default": DEFAULT_MODEL}

@@ -37,7 +37,7 @@ from mattecli.modelfiles import catalog
 if TYPE_CHECKING:
     import torch
 
-    from mattecli.modelfiles.config import ModelConfig
+    from mattecli.models.config import ModelConfig
 
 #: What a source is (``kind``) and how the file read for it is stored (``format``, never ``run``).
 WEIGHTS, ONNX, CHECKPOINT, RUN = "weights", "onnx", "checkpoint", "run"
@@ -215,7 +215,7 @@ def net_from_checkpoint(state: dict[str, Any], path: Path) -> torch.nn.Module:
 
 
 def _checkpoint_config(state: dict[str, Any], path: Path) -> ModelConfig:
-    from mattecli.modelfiles.config import ModelConfig
+    from mattecli.models.config import ModelConfig
 
     try:
         return ModelConfig.from_json(state["model_config"])

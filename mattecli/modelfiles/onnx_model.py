@@ -91,7 +91,7 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def decode_metadata(props: dict[str, str], path: str | os.PathLike[str]) -> dict[str, Any]:
     """``metadata_props`` as written by :func:`onnx_metadata` -> values (``config`` as a ModelConfig)."""
-    from mattecli.modelfiles.config import ModelConfig
+    from mattecli.models.config import ModelConfig
 
     if "mattecli.config" not in props:
         raise MatteError("ONNX file has no mattecli config in its metadata (not exported by mattecli?)", path)

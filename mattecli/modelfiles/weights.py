@@ -1,7 +1,7 @@
 """Weights files: safetensors with the model config and provenance in the metadata.
 
 A weights file alone rebuilds the right network: its metadata holds ``mattecli.config`` (the
-:class:`~mattecli.modelfiles.config.ModelConfig` as JSON), ``mattecli.provenance`` (JSON: how the weights were made)
+:class:`~mattecli.models.config.ModelConfig` as JSON), ``mattecli.provenance`` (JSON: how the weights were made)
 and ``mattecli.format`` (the file format version). safetensors never executes code on load, unlike pickle,
 so files from strangers are safe to open. A file whose tensors or config do not match is refused with a
 one-line :class:`~mattecli.errors.MatteError`.
@@ -18,7 +18,7 @@ from torch import nn
 
 from mattecli.atomic import atomic_output
 from mattecli.errors import MatteError
-from mattecli.modelfiles.config import ModelConfig
+from mattecli.models.config import ModelConfig
 
 FORMAT_VERSION = "1"
 _CONFIG_KEY = "mattecli.config"

@@ -1,7 +1,7 @@
 """The Late Fusion network and its parts: encoders, decoders, fusion network.
 
 The names below resolve on first use (PEP 562), so that importing a torch-free submodule
-(:mod:`mattecli.models.encoder_registry`, which :mod:`mattecli.modelfiles.config` needs) does not import torch.
+(:mod:`mattecli.models.encoder_registry`, which :mod:`mattecli.models.config` needs) does not import torch.
 """
 
 from __future__ import annotations

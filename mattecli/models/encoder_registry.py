@@ -10,7 +10,7 @@ itself (:class:`mattecli.models.encoders.Encoder`), so adding a backbone is one 
         channels = (16, 24, 40, 112, 320)
         ...
 
-This module imports nothing heavy: :mod:`mattecli.modelfiles.config`, which every CLI start imports, validates encoder
+This module imports nothing heavy: :mod:`mattecli.models.config`, which every CLI start imports, validates encoder
 names against it, and torch must stay unimported until a network is built. The built-in encoders are
 therefore registered as ``"module:Class"`` strings and imported on first use.
 """

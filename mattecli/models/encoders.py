@@ -304,7 +304,7 @@ class EfficientNetLite2Encoder(EfficientNetLiteEncoder):
 
 
 def build_encoder(name: str, pretrained: bool = False) -> Encoder:
-    """Construct the encoder registered as ``name`` (a :class:`~mattecli.modelfiles.config.ModelConfig`'s ``encoder``),
+    """Construct the encoder registered as ``name`` (a :class:`~mattecli.models.config.ModelConfig`'s ``encoder``),
     with ImageNet weights when ``pretrained``."""
     cls = encoder_class(name)
     if not (isinstance(cls, type) and issubclass(cls, Encoder)):

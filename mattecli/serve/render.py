@@ -16,7 +16,7 @@ import numpy as np
 
 from mattecli.errors import MatteError
 from mattecli.image.formats import ALPHA_SUFFIXES, FORMAT_NAMES, MEDIA_TYPES
-from mattecli.image.outputs import OUTPUT_TAGS
+from mattecli.render import OUTPUT_TAGS
 
 #: ``output=`` -> the kind of ``matte image`` output it is (whose name tag a download carries).
 KINDS = {"cutout": "rgba", "matte": "alpha", "composite": "composite"}

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mattecli.errors import MatteError
 from mattecli.modelfiles.catalog import get_config
-from mattecli.modelfiles.config import ModelConfig
+from mattecli.models.config import ModelConfig
 from mattecli.training.runconfig import RunConfig
 
 

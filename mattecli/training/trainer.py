@@ -26,7 +26,7 @@ from torch import nn
 
 from mattecli.errors import MatteError
 from mattecli.modelfiles import checkpoint as ckpt
-from mattecli.modelfiles.config import ModelConfig
+from mattecli.models.config import ModelConfig
 from mattecli.training import checkpointing
 from mattecli.training import distributed as dist_utils
 from mattecli.training.budget import (

@@ -4,14 +4,14 @@ what was done, skipped (outputs exist) and failed.
 This is what ``matte image`` runs, usable from Python too::
 
     from mattecli import Matter
-    from mattecli.image import OutputOptions, plan_jobs, prepare_background, run_jobs
+    from mattecli.photo import OutputOptions, plan_jobs, prepare_background, run_jobs
     options = OutputOptions(background="beach.jpg")
     jobs = plan_jobs(["shots/"], "cut/", options)      # checks everything it can without the model
     backdrop = prepare_background(options.background)  # decoded once, up front
     summary = run_jobs(Matter(), jobs, options, backdrop=backdrop)
 
-The steps before this one: :mod:`~mattecli.image.planning` (inputs -> jobs, everything refused before the
-model loads), :mod:`~mattecli.image.outputs` (options, formats, names), :mod:`~mattecli.image.backgrounds`
+The steps before this one: :mod:`~mattecli.photo.planning` (inputs -> jobs, everything refused before the
+model loads), :mod:`~mattecli.photo.outputs` (options, formats, names), :mod:`~mattecli.photo.backgrounds`
 (``--bg``). A bad file in a batch is reported and skipped so that a run over 2,000 product shots finishes;
 the summary's ``failed`` list says which files failed and why.
 """
@@ -27,11 +27,11 @@ from pathlib import Path
 
 from mattecli.atomic import describe_error
 from mattecli.errors import MatteError
-from mattecli.image.backgrounds import Backdrop, prepare_background
 from mattecli.image.decoding import read_image
 from mattecli.image.encoding import encode_rgb, write_bytes
-from mattecli.image.outputs import OutputOptions, normal_extension, preview_path
-from mattecli.image.planning import STDOUT, ImageJob
+from mattecli.photo.backgrounds import Backdrop, prepare_background
+from mattecli.photo.outputs import OutputOptions, normal_extension, preview_path
+from mattecli.photo.planning import STDOUT, ImageJob
 
 
 @dataclass

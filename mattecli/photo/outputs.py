@@ -15,9 +15,8 @@ from pathlib import Path
 
 from mattecli.errors import UsageError
 from mattecli.image.formats import ALPHA_SUFFIXES, FORMAT_NAMES, IMAGE_SUFFIXES, SIXTEEN_BIT_SUFFIXES
+from mattecli.render import OUTPUT_TAGS
 
-#: Tags in the default output names, by kind of output.
-OUTPUT_TAGS = {"rgba": ".matte", "composite": ".composite", "alpha": ".alpha"}
 PREVIEW_SUFFIX = ".preview.jpg"
 
 

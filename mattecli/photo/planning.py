@@ -36,7 +36,7 @@ from mattecli.atomic import refuse_a_file_in_the_way
 from mattecli.errors import MatteError
 from mattecli.image.decoding import LoadedImage, decode_image
 from mattecli.image.inputs import collect_inputs, identity
-from mattecli.image.outputs import (
+from mattecli.photo.outputs import (
     OUTPUT_TAGS,
     OutputOptions,
     check_output_options,
