@@ -624,3 +624,24 @@ def test_a_resized_cut_out_is_packed_upright_as_training_reads_it(tmp_path: Path
     assert upright.shape == (100, 60, 3) and packed.shape == (50, 30, 3)
     expected = cv2.resize(upright, (30, 50), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(packed.astype(int) - expected).max() <= 1 and packed_alpha.min() == 1.0
+
+
+def test_a_source_kind_is_one_class(tmp_path):
+    """``make_source`` looks a spec's kind up among the Source classes: every kind a spec may name has
+    one, and a new layout is one subclass that sets ``kind``."""
+    from mattecli.data import sources
+    from mattecli.data.source_base import SOURCE_KINDS, Reporter, Source
+    from mattecli.data.spec import KINDS, SourceSpec
+
+    assert sorted(SOURCE_KINDS) == sorted(KINDS)
+    assert SOURCE_KINDS["pairs"] is sources.PairSource
+
+    class Listed(Source):
+        kind = "listed-test"
+
+    try:
+        spec = SourceSpec(root=tmp_path)
+        object.__setattr__(spec, "kind", "listed-test")
+        assert isinstance(sources.make_source(spec, Reporter()), Listed)
+    finally:
+        del SOURCE_KINDS["listed-test"]

@@ -20,7 +20,7 @@ from mattecli.compositing import composite
 from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize_sample
 from mattecli.data.reading import SampleError, list_images, read_rgb, read_rgba
 from mattecli.data.source_base import MatteFolderSource, Reporter, Sample, Source, to_float
-from mattecli.data.spec import RGBA_SUFFIXES, SourceSpec, filter_names
+from mattecli.data.spec import BACKGROUND_FOLDERS, RGBA_SUFFIXES, SourceSpec, filter_names
 from mattecli.errors import MatteError
 
 #: Backgrounds behind training composites are random crops covering this fraction of the largest
@@ -85,6 +85,19 @@ class BackgroundPool:
         return np.ascontiguousarray(resize_sample(crop, width, height, is_alpha=False))
 
 
+def open_backgrounds(spec: SourceSpec, reporter: Reporter, kind: str) -> BackgroundPool:
+    """The backgrounds of a ``kind`` source: ``backgrounds = "FOLDER"``, else a ``bg/`` folder beside it."""
+    folder = spec.backgrounds or next(
+        (spec.root / n for n in BACKGROUND_FOLDERS if (spec.root / n).is_dir()), None
+    )
+    if folder is None:
+        raise MatteError(
+            f'a {kind} source needs backgrounds: set backgrounds = "FOLDER" or add a bg/ folder',
+            spec.root,
+        )
+    return BackgroundPool(folder, spec, reporter)
+
+
 class CompositionSource(MatteFolderSource):
     """``fg/NAME.*`` + ``alpha/NAME.*`` composited onto random backgrounds (Deep Image Matting)."""
 
@@ -94,6 +107,10 @@ class CompositionSource(MatteFolderSource):
     def __init__(self, spec: SourceSpec, reporter: Reporter, backgrounds: BackgroundPool) -> None:
         super().__init__(spec, reporter)
         self.backgrounds = backgrounds
+
+    @classmethod
+    def open(cls, spec: SourceSpec, reporter: Reporter) -> CompositionSource:
+        return cls(spec, reporter, open_backgrounds(spec, reporter, cls.kind))
 
     def load(
         self, index: int, rng: np.random.Generator, *, train: bool, size: int, cfg: AugmentConfig
@@ -128,6 +145,10 @@ class CutoutSource(Source):
     """
 
     kind = "cutouts"
+
+    @classmethod
+    def open(cls, spec: SourceSpec, reporter: Reporter) -> CutoutSource:
+        return cls(spec, reporter, open_backgrounds(spec, reporter, cls.kind))
 
     def __init__(self, spec: SourceSpec, reporter: Reporter, backgrounds: BackgroundPool) -> None:
         super().__init__(spec, reporter)

@@ -102,10 +102,27 @@ def match_folders(primary: Path, alpha_dir: Path, reporter: Reporter) -> dict[st
     return pairs
 
 
+#: Every kind of source by its ``kind`` (what a data spec's ``kind =`` names): filled by each subclass
+#: that sets one, so that a new data layout is one class (:func:`mattecli.data.sources.make_source`).
+SOURCE_KINDS: dict[str, type[Source]] = {}
+
+
 class Source:
-    """Common interface: ``len(source)`` samples, ``load(index, ...)`` -> :class:`Sample`."""
+    """Common interface: ``len(source)`` samples, ``load(index, ...)`` -> :class:`Sample`.
+
+    A subclass that sets ``kind`` is the source of that kind; :meth:`open` builds it from a spec."""
 
     kind = ""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            SOURCE_KINDS[cls.kind] = cls
+
+    @classmethod
+    def open(cls, spec: SourceSpec, reporter: Reporter) -> Source:
+        """The source a spec describes (a subclass that needs more than the spec overrides this)."""
+        return cls(spec, reporter)
 
     def __init__(self, spec: SourceSpec, reporter: Reporter) -> None:
         self.spec = spec

@@ -1,5 +1,6 @@
 """The three kinds of training sources, by layout: ``pairs`` (photo + matte) here, ``composition`` and
-``cutouts`` in :mod:`mattecli.data.composites`; :func:`make_source` builds the one a spec describes.
+``cutouts`` in :mod:`mattecli.data.composites`; :func:`make_source` builds the one a spec describes,
+looked up by each class's ``kind`` (:data:`~mattecli.data.source_base.SOURCE_KINDS`).
 
 A source turns an index into one finished numpy sample (``image`` H x W x 3 float32 in [0, 1], ``alpha``
 H x W float32, optionally ``trimap``). Photometric augmentation and tensor conversion are left to the
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import mattecli.data.composites  # noqa: F401  (registers the composition and cutouts kinds)
 from mattecli.data.augment import AugmentConfig, eval_shape, random_geometry, resize_sample
-from mattecli.data.composites import BackgroundPool, CompositionSource, CutoutSource
-from mattecli.data.source_base import MatteFolderSource, Reporter, Sample, Source, to_float
-from mattecli.data.spec import BACKGROUND_FOLDERS, SourceSpec
+from mattecli.data.source_base import SOURCE_KINDS, MatteFolderSource, Reporter, Sample, Source, to_float
+from mattecli.data.spec import SourceSpec
 from mattecli.errors import MatteError
 
 
@@ -40,21 +41,7 @@ class PairSource(MatteFolderSource):
 
 
 def make_source(spec: SourceSpec, reporter: Reporter) -> Source:
-    """Build the source a spec describes (layout checks happen here, once)."""
+    """Build the source a spec describes, looked up by its kind (layout checks happen here, once)."""
     if not spec.root.is_dir():
         raise MatteError("data folder not found", spec.root)
-    kind = spec.resolved_kind
-    if kind == "pairs":
-        return PairSource(spec, reporter)
-    folder = spec.backgrounds or next(
-        (spec.root / n for n in BACKGROUND_FOLDERS if (spec.root / n).is_dir()), None
-    )
-    if folder is None:
-        raise MatteError(
-            f'a {kind} source needs backgrounds: set backgrounds = "FOLDER" or add a bg/ folder',
-            spec.root,
-        )
-    pool = BackgroundPool(folder, spec, reporter)
-    if kind == "composition":
-        return CompositionSource(spec, reporter, pool)
-    return CutoutSource(spec, reporter, pool)
+    return SOURCE_KINDS[spec.resolved_kind].open(spec, reporter)
