@@ -104,8 +104,8 @@ def build_matter(args: argparse.Namespace, max_size: int | None = None):
     import torch
 
     from mattecli.inference import Matter
-    from mattecli.models.config import LITE
     from mattecli.models import LateFusionNet
+    from mattecli.models.config import LITE
 
     torch.manual_seed(0)
     refine = None if args.refine else False
