@@ -62,6 +62,8 @@ class ImageJob:
     target: Path
     strict: bool = False
     image: LoadedImage | None = field(default=None, compare=False, repr=False)
+    #: A decode of ``source`` started ahead (:func:`mattecli.image.pipeline.decode_ahead`).
+    decoding: object | None = field(default=None, compare=False, repr=False)
 
     def files(self, options: OutputOptions) -> tuple[Path, ...]:
         """Every file this job writes: the result and, with ``--preview``, its preview sheet."""
