@@ -106,7 +106,7 @@ def image_command(
         jobs = plan_jobs(inputs, output, options)
         backdrop = prepare_background(bg) if bg is not None else None  # decoded once, before the model
         if len(jobs) == 1:
-            from mattecli.image.pipeline import decode_ahead
+            from mattecli.photo.pipeline import decode_ahead
 
             jobs = [decode_ahead(jobs[0], options)]  # decoded while torch and the model load
         matter = load_matter(model, device, max_size, quiet, refine, tta)

@@ -62,7 +62,7 @@ class ImageJob:
     target: Path
     strict: bool = False
     image: LoadedImage | None = field(default=None, compare=False, repr=False)
-    #: A decode of ``source`` started ahead (:func:`mattecli.image.pipeline.decode_ahead`).
+    #: A decode of ``source`` started ahead (:func:`mattecli.photo.pipeline.decode_ahead`).
     decoding: object | None = field(default=None, compare=False, repr=False)
 
     def files(self, options: OutputOptions) -> tuple[Path, ...]:
