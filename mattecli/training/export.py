@@ -42,7 +42,7 @@ def export_checkpoint(
 
 def _refuse_a_model_name(checkpoint: str | Path) -> None:
     """``matte export lite -o x.safetensors`` said 'lite: checkpoint or run folder not found'."""
-    from mattecli.catalog import find_model
+    from mattecli.modelfiles.catalog import find_model
 
     if Path(checkpoint).expanduser().exists():
         return

@@ -87,7 +87,7 @@ class Trainer:
     module: the step (:mod:`~mattecli.training.step`), the time budget (:mod:`~mattecli.training.budget`),
     the optimiser (:mod:`~mattecli.training.optimisation`), the data order
     (:mod:`~mattecli.training.loader`), logging and validation (:mod:`~mattecli.training.reporting`),
-    checkpoints (:mod:`~mattecli.training.checkpoint`) and signals (:mod:`~mattecli.training.signals`).
+    checkpoints (:mod:`~mattecli.training.checkpointing`) and signals (:mod:`~mattecli.training.signals`).
     """
 
     def __init__(self, config: RunConfig, info: dist_utils.DistInfo, command: str | None) -> None:
