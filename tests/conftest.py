@@ -24,6 +24,9 @@ def pytest_configure(config) -> None:
         source = Path(__file__).resolve().parent.parent / "mattecli"
         if Path(mattecli.__file__).resolve().parent == source:
             raise pytest.UsageError(f"MATTE_REQUIRE_INSTALLED: mattecli was imported from {source}")
+        # Child processes (`python -m mattecli ...`) run with the checkout as their working folder, which
+        # `-m` puts first on sys.path: without this they tested the source tree, not the wheel (Python 3.11+).
+        os.environ["PYTHONSAFEPATH"] = "1"
 
 
 SOURCE_TREE = Path(__file__).resolve().parent.parent
