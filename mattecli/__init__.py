@@ -17,7 +17,7 @@ _LAZY = {
     "Matter": "inference",
     "MatteResult": "inference",
     "LateFusionNet": "models",
-    "ModelConfig": "modelfiles.config",
+    "ModelConfig": "models.config",
     "MatteError": "errors",
     "matte_video": "video",
 }
