@@ -193,3 +193,19 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home" / "models"
     folder.mkdir(parents=True)
     return folder
+
+
+#: A Python program that runs `matte serve` with the web stack (the serve extra) unimportable; an argument
+#: given to it becomes sys.prefix (to pose as a pipx venv).
+SERVE_WITHOUT_WEB_STACK = (
+    "import sys, importlib.abc\n"
+    "class Block(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('starlette', 'uvicorn', 'python_multipart'):\n"
+    "            raise ModuleNotFoundError(name)\n"
+    "sys.meta_path.insert(0, Block())\n"
+    "if len(sys.argv) > 1: sys.prefix = sys.argv[1]\n"
+    "sys.argv = ['matte', 'serve']\n"
+    "from mattecli.cli.app import main\n"
+    "main()\n"
+)

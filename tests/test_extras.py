@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SERVE_WITHOUT_WEB_STACK
 
 from mattecli.errors import MatteError
 from mattecli.extras import extra_requirements, install_command, pipx_venv
@@ -67,28 +68,14 @@ def test_elsewhere_this_interpreters_pip_installs_the_packages(tmp_path: Path) -
     assert shlex.split(install_command("serve"))[:4] == [sys.executable, "-m", "pip", "install"]
 
 
-_SERVE_WITHOUT_WEB_STACK = (
-    "import sys, importlib.abc\n"
-    "class Block(importlib.abc.MetaPathFinder):\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('starlette', 'uvicorn', 'python_multipart'):\n"
-    "            raise ModuleNotFoundError(name)\n"
-    "sys.meta_path.insert(0, Block())\n"
-    "if len(sys.argv) > 1: sys.prefix = sys.argv[1]\n"
-    "sys.argv = ['matte', 'serve']\n"
-    "from mattecli.cli.app import main\n"
-    "main()\n"
-)
-
-
 def test_matte_serve_without_the_web_stack_says_what_to_run(tmp_path: Path) -> None:
     """A real process: in a pipx venv the hint is pipx inject, elsewhere this interpreter's pip."""
     venv = tmp_path / "pipx" / "venvs" / "mattecli"
     venv.mkdir(parents=True)
     (venv / "pipx_metadata.json").write_text("{}")
     runs = {
-        "pipx": [sys.executable, "-c", _SERVE_WITHOUT_WEB_STACK, str(venv)],
-        "venv": [sys.executable, "-c", _SERVE_WITHOUT_WEB_STACK],
+        "pipx": [sys.executable, "-c", SERVE_WITHOUT_WEB_STACK, str(venv)],
+        "venv": [sys.executable, "-c", SERVE_WITHOUT_WEB_STACK],
     }
     errors = {}
     for where, command in runs.items():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_scene, trained_tiny_net
+from conftest import SERVE_WITHOUT_WEB_STACK, synthetic_scene, trained_tiny_net
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the serve extra is not installed")
@@ -519,18 +519,9 @@ def test_bad_options_are_one_line(option: str, value: str, message: str) -> None
 
 def test_without_the_extra_it_says_how_to_install_it() -> None:
     """The base install has no web stack: `matte serve` says in one line what to install."""
-    code = (
-        "import sys, importlib.abc\n"
-        "class Block(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('starlette', 'uvicorn', 'python_multipart'):\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "sys.argv = ['matte', 'serve']\n"
-        "from mattecli.cli.app import main\n"
-        "main()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_WEB_STACK], capture_output=True, text=True, timeout=60
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: matte serve needs the web server extra: "
